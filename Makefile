@@ -1,0 +1,45 @@
+# Skiff build, test and cluster targets. Everything a person or CI runs
+# starts here.
+SHELL := /bin/bash
+GO ?= go
+BIN ?= $(CURDIR)/bin
+PROTOC_GEN_GO_VERSION := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+TOOLS := $(CURDIR)/.tools
+COMMANDS := apiserver controller-manager scheduler kubelet proxy ctl
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/skiff-dev/skiff/internal/version.GitVersion=$(VERSION)
+
+.PHONY: all build test test-e2e bench proto proto-check up down lint clean
+
+all: build
+
+build:
+	@mkdir -p $(BIN)
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ $(addprefix ./,$(COMMANDS))
+
+test:
+	$(GO) test -race -count=1 ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./... | tee bench.out
+
+$(TOOLS)/protoc-gen-go:
+	GOBIN=$(TOOLS) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+
+$(TOOLS)/protoc-gen-go-grpc:
+	GOBIN=$(TOOLS) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+
+# proto regenerates the committed Go code from proto/ with pinned generators.
+proto: $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc
+	PATH=$(TOOLS):$$PATH protoc -I proto \
+		--go_out=proto --go_opt=paths=source_relative \
+		--go-grpc_out=proto --go-grpc_opt=paths=source_relative \
+		proto/api/*.proto
+
+# proto-check fails when the committed generated code is stale.
+proto-check: proto
+	git diff --exit-code -- proto/ || { echo "generated code in proto/ is stale: run make proto and commit"; exit 1; }
+
+clean:
+	rm -rf $(BIN) $(TOOLS)
