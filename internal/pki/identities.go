@@ -1,0 +1,84 @@
+package pki
+
+import (
+	"fmt"
+	"net"
+)
+
+// Well-known users and groups carried by the certificates this package
+// issues (CN = user, O = groups). The apiserver's authorizer binds roles to
+// these names; they follow Kubernetes' system: names.
+const (
+	UserAdmin             = "admin"
+	UserAPIServer         = "system:apiserver"
+	UserControllerManager = "system:controller-manager"
+	UserScheduler         = "system:scheduler"
+	UserProxy             = "system:proxy"
+
+	GroupMasters = "system:masters"
+	GroupNodes   = "system:nodes"
+)
+
+// File names (without .crt/.key) of the standard certificates.
+const (
+	FileAPIServer              = "apiserver"
+	FileAPIServerKubeletClient = "apiserver-kubelet-client"
+	FileAdmin                  = "admin"
+	FileControllerManager      = "controller-manager"
+	FileScheduler              = "scheduler"
+	FileProxy                  = "proxy"
+)
+
+// NodeUser is the user name of a node's kubelet: "system:node:<node>".
+func NodeUser(node string) string { return "system:node:" + node }
+
+// KubeletClientFile is the file name of node's kubelet client certificate.
+func KubeletClientFile(node string) string { return "kubelet-" + node }
+
+// KubeletServingFile is the file name of node's kubelet serving certificate.
+func KubeletServingFile(node string) string { return "kubelet-" + node + "-serving" }
+
+// ControlPlane issues everything a control plane needs, in dir, making the
+// CA first if there is none: the apiserver's serving certificate for
+// dnsNames and ips, its client certificate towards kubelets, and the admin,
+// controller-manager, scheduler and proxy client certificates. It is
+// idempotent like every function here.
+func ControlPlane(dir string, dnsNames []string, ips []net.IP, opts Options) error {
+	if _, _, err := InitCA(dir, opts); err != nil {
+		return err
+	}
+	if _, err := IssueServing(dir, FileAPIServer, dnsNames, ips, opts); err != nil {
+		return err
+	}
+	clients := []struct {
+		file, user string
+		groups     []string
+	}{
+		{FileAPIServerKubeletClient, UserAPIServer, []string{GroupMasters}},
+		{FileAdmin, UserAdmin, []string{GroupMasters}},
+		{FileControllerManager, UserControllerManager, nil},
+		{FileScheduler, UserScheduler, nil},
+		{FileProxy, UserProxy, nil},
+	}
+	for _, c := range clients {
+		if _, err := IssueClient(dir, c.file, c.user, c.groups, opts); err != nil {
+			return fmt.Errorf("control plane certificates: %w", err)
+		}
+	}
+	return nil
+}
+
+// Node issues node's kubelet client certificate (system:node:<node> in
+// system:nodes) and its serving certificate for the node name and ips.
+func Node(dir, node string, ips []net.IP, opts Options) error {
+	if node == "" {
+		return fmt.Errorf("node certificates: empty node name")
+	}
+	if _, err := IssueClient(dir, KubeletClientFile(node), NodeUser(node), []string{GroupNodes}, opts); err != nil {
+		return err
+	}
+	if _, err := IssueServing(dir, KubeletServingFile(node), []string{node}, ips, opts); err != nil {
+		return err
+	}
+	return nil
+}
