@@ -10,9 +10,9 @@ import (
 	"cmp"
 	"net/netip"
 	"slices"
-	"strconv"
 	"sync"
 
+	"github.com/skiff-dev/skiff/internal/intstr"
 	"github.com/skiff-dev/skiff/proto/api"
 )
 
@@ -245,12 +245,10 @@ func matchPort(sp *api.ServicePort, proto string, ports []*api.EndpointPort) (in
 			return p.GetPort(), true
 		}
 	}
-	if name := sp.GetTargetPort().GetStringValue(); name != "" {
-		if _, err := strconv.Atoi(name); err != nil {
-			for _, p := range ports {
-				if p.GetName() == name && protocol(p.GetProtocol()) == proto {
-					return p.GetPort(), true
-				}
+	if name, ok := intstr.StringValue(sp.GetTargetPort()); ok {
+		for _, p := range ports {
+			if p.GetName() == name && protocol(p.GetProtocol()) == proto {
+				return p.GetPort(), true
 			}
 		}
 	}
