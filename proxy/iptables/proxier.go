@@ -1,0 +1,292 @@
+// Package iptables is the proxy's Service data path, kube-proxy's iptables
+// mode: nat chains that DNAT ClusterIP and NodePort traffic to a random
+// ready endpoint, masquerade where replies would otherwise bypass this node,
+// and filter rules that reject connections to Services without endpoints.
+//
+// Built-in chains only get jump rules (through go-iptables); everything else
+// is written as one iptables-restore --noflush transaction per sync,
+// generated in memory. It must never touch a chain without the SKIFF-
+// prefix beyond its own jump rules, so --cleanup restores the tables exactly.
+package iptables
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	goiptables "github.com/coreos/go-iptables/iptables"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/skiff-dev/skiff/proxy/services"
+)
+
+// restoreWait bounds how long iptables-restore waits for the xtables lock.
+const restoreWait = "5"
+
+// Metrics are the proxier's Prometheus metrics.
+type Metrics struct {
+	SyncDuration prometheus.Histogram
+	Rules        *prometheus.GaugeVec
+	SyncErrors   prometheus.Counter
+}
+
+// NewMetrics makes the metrics and registers them on reg (may be nil).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		SyncDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "skiff_proxy_sync_proxy_rules_duration_seconds",
+			Help:    "How long one full sync of the iptables rules took.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15),
+		}),
+		Rules: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "skiff_proxy_iptables_rules",
+			Help: "Rules written by the last sync, by table.",
+		}, []string{"table"}),
+		SyncErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "skiff_proxy_sync_proxy_rules_errors_total",
+			Help: "Syncs that failed.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.SyncDuration, m.Rules, m.SyncErrors)
+	}
+	return m
+}
+
+// Config configures a Proxier.
+type Config struct {
+	Options
+	Logger  *slog.Logger
+	Metrics *Metrics
+}
+
+// Proxier writes the rules for a set of service ports. Sync and Cleanup
+// must not run concurrently; the sync runner serialises them.
+type Proxier struct {
+	cfg         Config
+	ipt         *goiptables.IPTables
+	restorePath string
+	log         *slog.Logger
+
+	mu sync.Mutex
+	// existing is what the tables held after the last successful sync;
+	// nil means "read them again" (first sync, or after a failure).
+	existing map[string][]string
+}
+
+// New finds iptables and iptables-restore. It changes nothing yet.
+func New(cfg Config) (*Proxier, error) {
+	ipt, err := goiptables.New()
+	if err != nil {
+		return nil, fmt.Errorf("find iptables: %w", err)
+	}
+	restore, err := exec.LookPath("iptables-restore")
+	if err != nil {
+		return nil, fmt.Errorf("find iptables-restore: %w", err)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
+	cfg.RandomFully = cfg.RandomFully && ipt.HasRandomFully()
+	return &Proxier{cfg: cfg, ipt: ipt, restorePath: restore, log: cfg.Logger}, nil
+}
+
+// Sync makes the tables match ports: it ensures the base chains and jump
+// rules, then writes all of Skiff's chains in one transaction.
+func (p *Proxier) Sync(ctx context.Context, ports []services.ServicePort) (err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	start := time.Now()
+	defer func() {
+		p.cfg.Metrics.SyncDuration.Observe(time.Since(start).Seconds())
+		if err != nil {
+			p.cfg.Metrics.SyncErrors.Inc()
+			p.existing = nil
+		}
+	}()
+
+	if p.existing == nil {
+		if err := p.ensureBase(); err != nil {
+			return err
+		}
+		existing, err := p.listChains()
+		if err != nil {
+			return err
+		}
+		p.existing = existing
+	}
+	payload := Generate(ports, p.existing, p.cfg.Options)
+	if err := p.restore(ctx, payload.Data); err != nil {
+		return err
+	}
+	next := map[string][]string{}
+	for table, chains := range payload.Chains {
+		for c := range chains {
+			next[table] = append(next[table], c)
+		}
+		p.cfg.Metrics.Rules.WithLabelValues(table).Set(float64(payload.Rules[table]))
+	}
+	p.existing = next
+	p.log.Debug("synced iptables rules", "servicePorts", len(ports), "natRules", payload.Rules[tableNAT],
+		"filterRules", payload.Rules[tableFilter], "duration", time.Since(start))
+	return nil
+}
+
+// CheckBase re-ensures the base chains and jump rules, in case something
+// else flushed them; the periodic resync calls it.
+func (p *Proxier) CheckBase() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.ensureBase()
+}
+
+// ensureBase creates the base chains and the jumps into them.
+func (p *Proxier) ensureBase() error {
+	for _, table := range []string{tableFilter, tableNAT} {
+		for _, c := range baseChains[table] {
+			ok, err := p.ipt.ChainExists(table, c)
+			if err != nil {
+				return fmt.Errorf("check chain %s/%s: %w", table, c, err)
+			}
+			if !ok {
+				if err := p.ipt.NewChain(table, c); err != nil {
+					return fmt.Errorf("create chain %s/%s: %w", table, c, err)
+				}
+			}
+		}
+	}
+	for _, j := range jumps() {
+		// Jumps go first in the built-in chain, as kube-proxy's do, so a
+		// DROP or ACCEPT another tool appended cannot hide the Services.
+		if err := p.ipt.InsertUnique(j.table, j.chain, 1, j.rulespec()...); err != nil {
+			return fmt.Errorf("ensure jump %s/%s -> %s: %w", j.table, j.chain, j.target, err)
+		}
+	}
+	return nil
+}
+
+// listChains reads the chains of both tables.
+func (p *Proxier) listChains() (map[string][]string, error) {
+	out := map[string][]string{}
+	for _, table := range []string{tableFilter, tableNAT} {
+		chains, err := p.ipt.ListChains(table)
+		if err != nil {
+			return nil, fmt.Errorf("list chains of %s: %w", table, err)
+		}
+		out[table] = chains
+	}
+	return out, nil
+}
+
+func (p *Proxier) restore(ctx context.Context, data []byte) error {
+	cmd := exec.CommandContext(ctx, p.restorePath, "-w", restoreWait, "--noflush")
+	cmd.Stdin = bytes.NewReader(data)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("iptables-restore: %w: %s%s", err, strings.TrimSpace(stderr.String()), failedLine(stderr.String(), data))
+	}
+	return nil
+}
+
+// failedLine quotes the payload line iptables-restore complained about
+// ("line 42 failed"), so the error says what was wrong.
+func failedLine(stderr string, data []byte) string {
+	var n int
+	i := strings.Index(stderr, "line ")
+	if i < 0 {
+		return ""
+	}
+	if _, err := fmt.Sscanf(stderr[i:], "line %d", &n); err != nil || n < 1 {
+		return ""
+	}
+	lines := bytes.Split(data, []byte("\n"))
+	if n > len(lines) {
+		return ""
+	}
+	return fmt.Sprintf(" (line %d: %s)", n, lines[n-1])
+}
+
+// Cleanup removes every jump rule and every SKIFF- chain from the nat and
+// filter tables, leaving them as they were before the proxy ran.
+func (p *Proxier) Cleanup(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.existing = nil
+	existing, err := p.listChains()
+	if err != nil {
+		return err
+	}
+	for _, j := range jumps() {
+		// iptables cannot even look for a jump to a missing chain.
+		if !slices.Contains(existing[j.table], j.target) {
+			continue
+		}
+		if err := p.ipt.DeleteIfExists(j.table, j.chain, j.rulespec()...); err != nil {
+			return fmt.Errorf("delete jump %s/%s -> %s: %w", j.table, j.chain, j.target, err)
+		}
+	}
+	var buf bytes.Buffer
+	removed := 0
+	for _, table := range []string{tableFilter, tableNAT} {
+		var ours []string
+		for _, c := range existing[table] {
+			if strings.HasPrefix(c, chainPrefix) {
+				ours = append(ours, c)
+			}
+		}
+		if len(ours) == 0 {
+			continue
+		}
+		buf.WriteString("*" + table + "\n")
+		for _, c := range ours {
+			buf.WriteString(":" + c + " - [0:0]\n")
+		}
+		for _, c := range ours {
+			buf.WriteString("-X " + c + "\n")
+		}
+		buf.WriteString("COMMIT\n")
+		removed += len(ours)
+	}
+	if removed > 0 {
+		if err := p.restore(ctx, buf.Bytes()); err != nil {
+			return fmt.Errorf("delete chains: %w", err)
+		}
+	}
+	p.log.Info("removed iptables rules", "chains", removed)
+	return nil
+}
+
+// EnableForwarding turns on what the data path needs in the kernel of the
+// current network namespace: IPv4 forwarding, and route_localnet so that
+// NodePorts answer on 127.0.0.1 too.
+func EnableForwarding() error {
+	for _, path := range []string{"/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv4/conf/all/route_localnet"} {
+		if err := writeSysctl(path, "1"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writeSysctl(path, value string) error {
+	cur, err := os.ReadFile(path)
+	if err == nil && strings.TrimSpace(string(cur)) == value {
+		return nil
+	}
+	if err := os.WriteFile(path, []byte(value+"\n"), 0o644); err != nil {
+		return fmt.Errorf("set %s=%s: %w", strings.ReplaceAll(strings.TrimPrefix(path, "/proc/sys/"), string(filepath.Separator), "."), value, err)
+	}
+	return nil
+}

@@ -1,0 +1,138 @@
+package iptables
+
+import (
+	"context"
+	"net/netip"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/skiff-dev/skiff/proxy/internal/netnstest"
+	"github.com/skiff-dev/skiff/proxy/services"
+)
+
+var counters = regexp.MustCompile(`\[\d+:\d+\]`)
+
+// save returns iptables-save of one table without comments and counters.
+func save(t *testing.T, ns *netnstest.NS, table string) string {
+	t.Helper()
+	out := ns.MustExec(t, "iptables-save", "-t", table)
+	var lines []string
+	for _, l := range strings.Split(out, "\n") {
+		if l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		lines = append(lines, counters.ReplaceAllString(l, "[0:0]"))
+	}
+	return strings.Join(lines, "\n")
+}
+
+func newProxier(t *testing.T, ns *netnstest.NS) *Proxier {
+	t.Helper()
+	var p *Proxier
+	if err := ns.Do(func() (err error) {
+		p, err = New(Config{Options: Options{ClusterCIDR: netip.MustParsePrefix("10.244.0.0/16")}})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestSyncWritesRulesAndCleanupRestoresTables(t *testing.T) {
+	netnstest.Require(t, "iptables", "iptables-save", "iptables-restore")
+	ns := netnstest.New(t, "ipt")
+	// Rules of another tool, which the proxy must leave exactly as they are.
+	for _, cmd := range [][]string{
+		{"iptables", "-t", "nat", "-N", "OTHER"},
+		{"iptables", "-t", "nat", "-A", "OTHER", "-p", "tcp", "-j", "DNAT", "--to-destination", "192.0.2.1:80"},
+		{"iptables", "-t", "nat", "-A", "PREROUTING", "-p", "tcp", "--dport", "9999", "-j", "OTHER"},
+		{"iptables", "-t", "nat", "-A", "POSTROUTING", "-s", "192.0.2.0/24", "-j", "MASQUERADE"},
+		{"iptables", "-t", "filter", "-A", "FORWARD", "-s", "192.0.2.0/24", "-j", "DROP"},
+	} {
+		ns.MustExec(t, cmd...)
+	}
+	natBefore, filterBefore := save(t, ns, "nat"), save(t, ns, "filter")
+
+	web := servicePort("default", "web", "http", "10.96.0.20", 80, "TCP", 30080, "10.244.1.2:8080", "10.244.1.3:8080")
+	gone := servicePort("default", "gone", "", "10.96.0.21", 80, "TCP", 0, "10.244.1.4:80")
+	empty := servicePort("default", "empty", "", "10.96.0.22", 80, "TCP", 0)
+	p := newProxier(t, ns)
+	ctx := context.Background()
+
+	sync := func(ports ...services.ServicePort) {
+		t.Helper()
+		if err := ns.Do(func() error { return p.Sync(ctx, ports) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sync(web, gone, empty)
+	nat := save(t, ns, "nat")
+	for _, want := range []string{
+		"-A PREROUTING -m comment --comment \"skiff service portals\" -j SKIFF-SERVICES",
+		"-A OUTPUT -m comment --comment \"skiff service portals\" -j SKIFF-SERVICES",
+		"-A POSTROUTING -m comment --comment \"skiff postrouting rules\" -j SKIFF-POSTROUTING",
+		"-A " + ServiceChain(&gone),
+		"-A " + EndpointChain(&web, web.Endpoints[1]) + " -p tcp -m comment --comment \"default/web:http\" -m tcp -j DNAT --to-destination 10.244.1.3:8080",
+		"-A SKIFF-NODEPORTS -p tcp -m comment --comment \"default/web:http\" -m tcp --dport 30080 -j " + ServiceChain(&web),
+		"-A OTHER -p tcp -j DNAT --to-destination 192.0.2.1:80",
+	} {
+		if !strings.Contains(nat, want) {
+			t.Errorf("nat table lacks %q:\n%s", want, nat)
+		}
+	}
+	if filter := save(t, ns, "filter"); !strings.Contains(filter, `-A SKIFF-SERVICES -d 10.96.0.22/32 -p tcp -m comment --comment "default/empty has no endpoints" -m tcp --dport 80 -j REJECT`) {
+		t.Errorf("filter table lacks the reject rule for a service without endpoints:\n%s", filter)
+	}
+
+	// A second sync drops the deleted service's chains in the same pass.
+	sync(web)
+	nat = save(t, ns, "nat")
+	for _, stale := range []string{ServiceChain(&gone), EndpointChain(&gone, gone.Endpoints[0])} {
+		if strings.Contains(nat, stale) {
+			t.Errorf("stale chain %s survived the sync:\n%s", stale, nat)
+		}
+	}
+	if strings.Contains(save(t, ns, "filter"), "default/empty") {
+		t.Error("reject rule of a deleted service survived the sync")
+	}
+
+	// A fresh proxier (a restarted proxy) finds and removes what is stale.
+	p = newProxier(t, ns)
+	sync(gone)
+	if nat = save(t, ns, "nat"); strings.Contains(nat, ServiceChain(&web)) || !strings.Contains(nat, ServiceChain(&gone)) {
+		t.Errorf("after restart, want only default/gone's chains:\n%s", nat)
+	}
+
+	if err := ns.Do(func() error { return p.Cleanup(ctx) }); err != nil {
+		t.Fatal(err)
+	}
+	if got := save(t, ns, "nat"); got != natBefore {
+		t.Errorf("nat table after cleanup:\n%s\nwant as before:\n%s", got, natBefore)
+	}
+	if got := save(t, ns, "filter"); got != filterBefore {
+		t.Errorf("filter table after cleanup:\n%s\nwant as before:\n%s", got, filterBefore)
+	}
+	// Cleanup of a clean node is a no-op, not an error.
+	if err := ns.Do(func() error { return p.Cleanup(ctx) }); err != nil {
+		t.Errorf("second cleanup: %v", err)
+	}
+}
+
+func TestSyncRestoresDeletedJumps(t *testing.T) {
+	netnstest.Require(t, "iptables", "iptables-save", "iptables-restore")
+	ns := netnstest.New(t, "ipt")
+	p := newProxier(t, ns)
+	web := servicePort("default", "web", "", "10.96.0.20", 80, "TCP", 0, "10.244.1.2:8080")
+	if err := ns.Do(func() error { return p.Sync(context.Background(), []services.ServicePort{web}) }); err != nil {
+		t.Fatal(err)
+	}
+	ns.MustExec(t, "iptables", "-t", "nat", "-F", "PREROUTING")
+	if err := ns.Do(p.CheckBase); err != nil {
+		t.Fatal(err)
+	}
+	if nat := save(t, ns, "nat"); strings.Count(nat, "-j SKIFF-SERVICES") != 2 {
+		t.Errorf("want the PREROUTING and OUTPUT jumps back:\n%s", nat)
+	}
+	t.Cleanup(func() { _ = ns.Do(func() error { return p.Cleanup(context.Background()) }) })
+}

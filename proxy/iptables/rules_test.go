@@ -1,0 +1,134 @@
+package iptables
+
+import (
+	"flag"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/skiff-dev/skiff/proxy/services"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+func servicePort(ns, name, port string, clusterIP string, p int32, proto string, nodePort int32, endpoints ...string) services.ServicePort {
+	sp := services.ServicePort{
+		Name:      services.ServicePortName{Namespace: ns, Name: name, Port: port},
+		ClusterIP: netip.MustParseAddr(clusterIP), Port: p, Protocol: proto, NodePort: nodePort,
+	}
+	for _, e := range endpoints {
+		ap := netip.MustParseAddrPort(e)
+		sp.Endpoints = append(sp.Endpoints, services.Endpoint{IP: ap.Addr(), Port: int32(ap.Port())})
+	}
+	return sp
+}
+
+func TestGenerateMatchesGolden(t *testing.T) {
+	cidr := netip.MustParsePrefix("10.244.0.0/16")
+	web := servicePort("default", "web", "http", "10.96.0.20", 80, "TCP", 0, "10.244.1.2:8080", "10.244.1.3:8080", "10.244.2.2:8080")
+	tests := []struct {
+		name     string
+		ports    []services.ServicePort
+		existing map[string][]string
+		opts     Options
+	}{
+		{name: "empty", opts: Options{ClusterCIDR: cidr}},
+		{name: "clusterip-three-endpoints", ports: []services.ServicePort{web}, opts: Options{ClusterCIDR: cidr}},
+		{
+			name: "nodeport-udp-and-no-endpoints",
+			ports: []services.ServicePort{
+				servicePort("default", "dns", "", "10.96.0.53", 53, "UDP", 0, "10.244.1.9:5353"),
+				servicePort("default", "empty", "", "10.96.0.40", 80, "TCP", 30081),
+				servicePort("shop", "front", "web", "10.96.1.1", 80, "TCP", 30080, "10.244.1.4:80", "10.244.2.4:80"),
+			},
+			opts: Options{ClusterCIDR: cidr, RandomFully: true},
+		},
+		{name: "masquerade-all", ports: []services.ServicePort{web}, opts: Options{MasqueradeAll: true}},
+		{
+			name:  "stale-chains-are-deleted",
+			ports: []services.ServicePort{web},
+			existing: map[string][]string{
+				tableNAT:    {"PREROUTING", chainServices, "SKIFF-SVC-GONE0000000000000", "SKIFF-SEP-GONE0000000000000", ServiceChain(&web), "OTHER-CHAIN"},
+				tableFilter: {"INPUT", chainServices},
+			},
+			opts: Options{ClusterCIDR: cidr},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Generate(tt.ports, tt.existing, tt.opts).Data
+			path := filepath.Join("testdata", tt.name+".golden")
+			if *update {
+				if err := os.WriteFile(path, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("read golden file (run with -update to create it): %v", err)
+			}
+			if string(got) != string(want) {
+				t.Errorf("payload differs from %s:\n--- got\n%s\n--- want\n%s", path, got, want)
+			}
+		})
+	}
+}
+
+func TestGenerateBalancesEvenly(t *testing.T) {
+	// With n endpoints the i-th statistic rule must fire with 1/(n-i), so
+	// that every endpoint ends up with 1/n of new connections.
+	sp := servicePort("default", "web", "", "10.96.0.20", 80, "TCP", 0, "10.244.1.1:80", "10.244.1.2:80", "10.244.1.3:80", "10.244.1.4:80")
+	data := string(Generate([]services.ServicePort{sp}, nil, Options{}).Data)
+	var probs []string
+	for _, line := range strings.Split(data, "\n") {
+		if strings.HasPrefix(line, "-A "+ServiceChain(&sp)) {
+			_, after, found := strings.Cut(line, "--probability ")
+			if !found {
+				probs = append(probs, "last")
+				continue
+			}
+			probs = append(probs, strings.Fields(after)[0])
+		}
+	}
+	want := []string{"0.2500000000", "0.3333333333", "0.5000000000", "last"}
+	if strings.Join(probs, ",") != strings.Join(want, ",") {
+		t.Errorf("probabilities = %v, want %v", probs, want)
+	}
+}
+
+func TestChainNamesAreStableAndFit(t *testing.T) {
+	sp := servicePort("a-very-long-namespace-name", "a-very-long-service-name", "https", "10.96.0.1", 443, "TCP", 0, "10.244.1.1:8443")
+	svc, sep := ServiceChain(&sp), EndpointChain(&sp, sp.Endpoints[0])
+	if len(svc) > 28 || len(sep) > 28 {
+		t.Errorf("chain names %q (%d), %q (%d) exceed iptables' 28 characters", svc, len(svc), sep, len(sep))
+	}
+	if svc != ServiceChain(&sp) || !strings.HasPrefix(svc, svcChainPrefix) || !strings.HasPrefix(sep, sepChainPrefix) {
+		t.Errorf("unstable or misnamed chains %q %q", svc, sep)
+	}
+	udp := sp
+	udp.Protocol = "UDP"
+	if ServiceChain(&udp) == svc {
+		t.Error("TCP and UDP ports of one service share a chain")
+	}
+}
+
+func TestGenerateCountsRulesAndChains(t *testing.T) {
+	sp := servicePort("default", "web", "", "10.96.0.20", 80, "TCP", 30080, "10.244.1.1:80", "10.244.1.2:80")
+	existing := map[string][]string{tableNAT: {"SKIFF-SVC-GONE0000000000000"}}
+	p := Generate([]services.ServicePort{sp}, existing, Options{ClusterCIDR: netip.MustParsePrefix("10.244.0.0/16")})
+	if got, counted := strings.Count(string(p.Data), "\n-A "), p.Rules[tableNAT]+p.Rules[tableFilter]; got != counted {
+		t.Errorf("payload has %d rules, counted %d", got, counted)
+	}
+	// 4 fixed + service + masq + 2 nodeport + 2 statistic + 2x2 endpoint + nodeports jump.
+	if p.Rules[tableNAT] != 15 {
+		t.Errorf("nat rules = %d, want 15", p.Rules[tableNAT])
+	}
+	if p.Chains[tableNAT]["SKIFF-SVC-GONE0000000000000"] {
+		t.Error("a deleted stale chain is reported as present")
+	}
+	if !p.Chains[tableNAT][ServiceChain(&sp)] || !p.Chains[tableNAT][EndpointChain(&sp, sp.Endpoints[1])] || len(p.Chains[tableNAT]) != 7 {
+		t.Errorf("nat chains = %v, want the 4 base chains, the service chain and 2 endpoint chains", p.Chains[tableNAT])
+	}
+}
