@@ -13,3 +13,9 @@ var GitVersion = "dev"
 func String() string {
 	return fmt.Sprintf("%s (%s, %s/%s)", GitVersion, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
+
+// GoVersion is the Go toolchain the binary was built with.
+func GoVersion() string { return runtime.Version() }
+
+// Platform is "os/arch".
+func Platform() string { return runtime.GOOS + "/" + runtime.GOARCH }

@@ -1,0 +1,197 @@
+// Package app assembles the apiserver process: etcd (embedded or external),
+// one watch cache per kind, the API service on gRPC, and the bootstrap
+// namespaces. Tests start it in-process; main.go only parses flags.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/skiff-dev/skiff/apiserver/server"
+	"github.com/skiff-dev/skiff/apiserver/storage"
+	"github.com/skiff-dev/skiff/apiserver/watchcache"
+	"github.com/skiff-dev/skiff/internal/kinds"
+	"github.com/skiff-dev/skiff/proto/api"
+)
+
+// Config is the apiserver's configuration, filled from flags.
+type Config struct {
+	// Listen is the gRPC address ("127.0.0.1:6443"; port 0 picks one).
+	Listen string
+	// DataDir holds the embedded etcd's data.
+	DataDir string
+	// EtcdServers, when set, replaces the embedded etcd by a cluster.
+	EtcdServers []string
+	// EtcdListenClient is the embedded etcd's client URL (default: a free
+	// loopback port; nobody but the apiserver should use it).
+	EtcdListenClient string
+	// EtcdPrefix is where objects live in etcd.
+	EtcdPrefix       string
+	ServiceCIDR      string
+	NodePortRange    string
+	BookmarkInterval time.Duration
+	WatchCache       watchcache.Options
+	// Creds, when set, serves TLS. Interceptors run before every call
+	// (authentication, authorization, audit, rate limits), in order.
+	Creds              credentials.TransportCredentials
+	UnaryInterceptors  []grpc.UnaryServerInterceptor
+	StreamInterceptors []grpc.StreamServerInterceptor
+	KubeletDialer      server.KubeletDialer
+	MaxRequestBytes    int
+}
+
+// Defaults returns the configuration of a single-node control plane.
+func Defaults() Config {
+	return Config{
+		Listen: "127.0.0.1:6443", DataDir: "/var/lib/skiff/etcd", EtcdPrefix: "/registry",
+		ServiceCIDR: "10.96.0.0/12", NodePortRange: "30000-32767", BookmarkInterval: 5 * time.Second,
+		MaxRequestBytes: 3 << 20,
+	}
+}
+
+// APIServer is a running apiserver.
+type APIServer struct {
+	Addr   string
+	Store  *storage.Store
+	ready  chan struct{}
+	done   chan struct{}
+	err    error
+	cancel context.CancelFunc
+}
+
+// Ready is closed once every cache is filled and the API serves.
+func (a *APIServer) Ready() <-chan struct{} { return a.ready }
+
+// Stop shuts the server down and waits for it.
+func (a *APIServer) Stop() error {
+	a.cancel()
+	<-a.done
+	return a.err
+}
+
+// Done is closed when the server has stopped; Err says why.
+func (a *APIServer) Done() <-chan struct{} { return a.done }
+
+// Err is the reason the server stopped, once Done is closed.
+func (a *APIServer) Err() error { return a.err }
+
+func parsePortRange(s string) (int, int, error) {
+	var first, last int
+	if _, err := fmt.Sscanf(s, "%d-%d", &first, &last); err != nil || first < 1 || last > 65535 || first > last {
+		return 0, 0, fmt.Errorf("--service-node-port-range %q: want FIRST-LAST within 1-65535", s)
+	}
+	return first, last, nil
+}
+
+// Start brings the apiserver up and returns once it listens; Ready tells
+// when it serves.
+func Start(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*APIServer, error) {
+	cidr, err := netip.ParsePrefix(cfg.ServiceCIDR)
+	if err != nil || !cidr.Addr().Is4() {
+		return nil, fmt.Errorf("--service-cluster-ip-range %q: want an IPv4 CIDR", cfg.ServiceCIDR)
+	}
+	first, last, err := parsePortRange(cfg.NodePortRange)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	backend, err := startEtcd(ctx, cfg, log)
+	if err != nil {
+		cancel()
+		ln.Close()
+		return nil, err
+	}
+	store := storage.New(backend.client, cfg.EtcdPrefix)
+	caches := map[string]*watchcache.Cache{}
+	for _, info := range kinds.All() {
+		caches[info.Resource] = watchcache.New(info, backend.client, store.ResourcePrefix(info.Resource), cfg.WatchCache, log)
+	}
+	alloc := server.DefaultServiceAllocator()
+	alloc.CIDR, alloc.NodePortFirst, alloc.NodePortLast = cidr, first, last
+	dialer := cfg.KubeletDialer
+	if dialer == nil {
+		dialer = server.GRPCKubeletDialer{}
+	}
+	svc := server.New(store, caches, server.Config{Services: alloc, BookmarkInterval: cfg.BookmarkInterval, KubeletDialer: dialer, Logger: log})
+	metrics := newRequestMetrics(reg)
+	opts := []grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(append([]grpc.UnaryServerInterceptor{metrics.unary}, cfg.UnaryInterceptors...)...),
+		grpc.ChainStreamInterceptor(append([]grpc.StreamServerInterceptor{metrics.stream}, cfg.StreamInterceptors...)...),
+		grpc.MaxRecvMsgSize(cfg.MaxRequestBytes),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+	}
+	if cfg.Creds != nil {
+		opts = append(opts, grpc.Creds(cfg.Creds))
+	}
+	grpcServer := grpc.NewServer(opts...)
+	api.RegisterAPIServer(grpcServer, svc)
+
+	a := &APIServer{Addr: ln.Addr().String(), Store: store, ready: make(chan struct{}), done: make(chan struct{}), cancel: cancel}
+	g, gctx := errgroup.WithContext(ctx)
+	for _, c := range caches {
+		g.Go(func() error { return c.Run(gctx) })
+	}
+	g.Go(func() error {
+		for _, c := range caches {
+			select {
+			case <-c.Ready():
+			case <-gctx.Done():
+				return nil
+			}
+		}
+		if err := bootstrap(gctx, svc); err != nil {
+			return fmt.Errorf("bootstrap: %w", err)
+		}
+		close(a.ready)
+		log.Info("apiserver serving", "addr", a.Addr)
+		return nil
+	})
+	g.Go(func() error {
+		if err := grpcServer.Serve(ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			return fmt.Errorf("serve gRPC: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		stopped := make(chan struct{})
+		go func() { grpcServer.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-time.After(5 * time.Second):
+			grpcServer.Stop()
+		}
+		return nil
+	})
+	go func() {
+		a.err = g.Wait()
+		backend.Close()
+		close(a.done)
+	}()
+	return a, nil
+}
+
+// bootstrap creates the namespaces that always exist.
+func bootstrap(ctx context.Context, svc *server.Server) error {
+	for _, name := range []string{server.DefaultNamespace, server.SystemNamespace} {
+		if err := svc.EnsureNamespace(ctx, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,104 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
+)
+
+// etcdBackend is either an embedded etcd server or a client of an external
+// cluster.
+type etcdBackend struct {
+	client   *clientv3.Client
+	embedded *embed.Etcd
+}
+
+func (b *etcdBackend) Close() {
+	if b.client != nil {
+		_ = b.client.Close()
+	}
+	if b.embedded != nil {
+		b.embedded.Close()
+	}
+}
+
+func freeLoopbackURL() (*url.URL, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	defer ln.Close()
+	return url.Parse("http://" + ln.Addr().String())
+}
+
+// startEtcd starts an embedded etcd in dataDir, or connects to servers.
+func startEtcd(ctx context.Context, cfg Config, log *slog.Logger) (*etcdBackend, error) {
+	if len(cfg.EtcdServers) > 0 {
+		cli, err := clientv3.New(clientv3.Config{
+			Endpoints: cfg.EtcdServers, DialTimeout: 5 * time.Second, Context: ctx,
+			Logger: zap.NewNop(), AutoSyncInterval: 30 * time.Second,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("connect to --etcd-servers %v: %w", cfg.EtcdServers, err)
+		}
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if _, err := cli.Get(sctx, "health"); err != nil {
+			cli.Close()
+			return nil, fmt.Errorf("etcd %v is not reachable: %w", cfg.EtcdServers, err)
+		}
+		log.Info("using external etcd", "endpoints", cfg.EtcdServers)
+		return &etcdBackend{client: cli}, nil
+	}
+	ecfg := embed.NewConfig()
+	ecfg.Dir = cfg.DataDir
+	ecfg.Name = "skiff"
+	ecfg.LogLevel = "error"
+	ecfg.Logger = "zap"
+	clientURL, err := url.Parse(cfg.EtcdListenClient)
+	if err != nil || cfg.EtcdListenClient == "" {
+		if clientURL, err = freeLoopbackURL(); err != nil {
+			return nil, fmt.Errorf("pick etcd client port: %w", err)
+		}
+	}
+	peerURL, err := freeLoopbackURL()
+	if err != nil {
+		return nil, fmt.Errorf("pick etcd peer port: %w", err)
+	}
+	ecfg.ListenClientUrls = []url.URL{*clientURL}
+	ecfg.AdvertiseClientUrls = []url.URL{*clientURL}
+	ecfg.ListenPeerUrls = []url.URL{*peerURL}
+	ecfg.AdvertisePeerUrls = []url.URL{*peerURL}
+	ecfg.InitialCluster = ecfg.InitialClusterFromName(ecfg.Name)
+	ecfg.AutoCompactionMode = "periodic"
+	ecfg.AutoCompactionRetention = "5m"
+	ecfg.WatchProgressNotifyInterval = 5 * time.Second
+	ecfg.QuotaBackendBytes = 8 << 30
+	e, err := embed.StartEtcd(ecfg)
+	if err != nil {
+		return nil, fmt.Errorf("start embedded etcd in %s: %w", cfg.DataDir, err)
+	}
+	select {
+	case <-e.Server.ReadyNotify():
+	case <-time.After(60 * time.Second):
+		e.Close()
+		return nil, fmt.Errorf("embedded etcd in %s did not become ready", cfg.DataDir)
+	case <-ctx.Done():
+		e.Close()
+		return nil, ctx.Err()
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{clientURL.String()}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		e.Close()
+		return nil, fmt.Errorf("connect to embedded etcd: %w", err)
+	}
+	log.Info("embedded etcd ready", "dataDir", cfg.DataDir, "client", clientURL.String())
+	return &etcdBackend{client: cli, embedded: e}, nil
+}

@@ -1,0 +1,157 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"github.com/skiff-dev/skiff/internal/kinds"
+	"github.com/skiff-dev/skiff/proto/api"
+)
+
+// KubeletDialer opens a connection to a node's kubelet for exec and logs.
+type KubeletDialer interface {
+	Dial(ctx context.Context, node *api.Node) (api.KubeletClient, io.Closer, error)
+}
+
+// GRPCKubeletDialer dials the node's InternalIP and kubeletPort, with TLS
+// when Creds is set.
+type GRPCKubeletDialer struct {
+	Creds credentials.TransportCredentials
+}
+
+// Dial implements KubeletDialer.
+func (d GRPCKubeletDialer) Dial(_ context.Context, node *api.Node) (api.KubeletClient, io.Closer, error) {
+	addr := ""
+	for _, a := range node.GetStatus().GetAddresses() {
+		if a.GetType() == "InternalIP" {
+			addr = a.GetAddress()
+		}
+	}
+	port := node.GetStatus().GetDaemonEndpoints().GetKubeletPort()
+	if addr == "" || port == 0 {
+		return nil, nil, status.Errorf(codes.Unavailable, "node %q has no InternalIP or kubelet port", node.GetMetadata().GetName())
+	}
+	creds := d.Creds
+	if creds == nil {
+		creds = insecure.NewCredentials()
+	}
+	conn, err := grpc.NewClient(net.JoinHostPort(addr, strconv.Itoa(int(port))), grpc.WithTransportCredentials(creds))
+	if err != nil {
+		return nil, nil, status.Errorf(codes.Unavailable, "dial kubelet on node %q: %v", node.GetMetadata().GetName(), err)
+	}
+	return api.NewKubeletClient(conn), conn, nil
+}
+
+// kubeletFor finds the kubelet running a pod.
+func (s *Server) kubeletFor(ctx context.Context, namespace, name string) (api.KubeletClient, io.Closer, error) {
+	if s.cfg.KubeletDialer == nil {
+		return nil, nil, status.Error(codes.Unimplemented, "this apiserver cannot reach kubelets")
+	}
+	podInfo, _ := kinds.ByResource("pods")
+	obj, _, ok, err := s.caches["pods"].Get(ctx, s.key(podInfo, namespace, name))
+	if err != nil {
+		return nil, nil, apiError(podInfo, name, err)
+	}
+	if !ok {
+		return nil, nil, status.Errorf(codes.NotFound, "pods %q not found", name)
+	}
+	pod := obj.(*api.Pod)
+	nodeName := pod.GetSpec().GetNodeName()
+	if nodeName == "" {
+		return nil, nil, status.Errorf(codes.FailedPrecondition, "pod %s is not scheduled to a node yet", name)
+	}
+	nodeObj, _, ok, err := s.caches["nodes"].Get(ctx, s.store.Key("nodes", "", nodeName))
+	if err != nil || !ok {
+		return nil, nil, status.Errorf(codes.Unavailable, "node %q of pod %s is unknown", nodeName, name)
+	}
+	return s.cfg.KubeletDialer.Dial(ctx, nodeObj.(*api.Node))
+}
+
+// Exec implements api.APIServer by relaying the stream to the pod's kubelet.
+func (s *Server) Exec(stream grpc.BidiStreamingServer[api.ExecInput, api.ExecOutput]) error {
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+	first, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	start := first.GetStart()
+	if start == nil {
+		return invalidArg("start: Required value: the first message must say what to run")
+	}
+	if len(start.GetCommand()) == 0 {
+		return invalidArg("start.command: Required value")
+	}
+	kubelet, closer, err := s.kubeletFor(ctx, start.GetNamespace(), start.GetPod())
+	if err != nil {
+		return err
+	}
+	defer closer.Close()
+	up, err := kubelet.Exec(ctx)
+	if err != nil {
+		return status.Errorf(codes.Unavailable, "exec on kubelet: %v", err)
+	}
+	if err := up.Send(first); err != nil {
+		return status.Errorf(codes.Unavailable, "exec on kubelet: %v", err)
+	}
+	go func() {
+		for {
+			in, err := stream.Recv()
+			if err != nil {
+				_ = up.CloseSend()
+				return
+			}
+			if err := up.Send(in); err != nil {
+				return
+			}
+		}
+	}()
+	for {
+		out, err := up.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := stream.Send(out); err != nil {
+			return err
+		}
+	}
+}
+
+// Logs implements api.APIServer by relaying the pod's kubelet's stream.
+func (s *Server) Logs(req *api.LogsRequest, stream grpc.ServerStreamingServer[api.LogChunk]) error {
+	ctx := stream.Context()
+	kubelet, closer, err := s.kubeletFor(ctx, req.GetNamespace(), req.GetPod())
+	if err != nil {
+		return err
+	}
+	defer closer.Close()
+	up, err := kubelet.Logs(ctx, req)
+	if err != nil {
+		return status.Errorf(codes.Unavailable, "logs on kubelet: %v", err)
+	}
+	for {
+		chunk, err := up.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("logs: %w", err)
+		}
+		if err := stream.Send(chunk); err != nil {
+			return err
+		}
+	}
+}

@@ -1,0 +1,223 @@
+// Package storage keeps API objects in etcd as protobuf bytes and turns etcd
+// revisions into resourceVersions. It is the only code in Skiff that writes
+// to etcd.
+//
+// It must never interpret objects beyond decoding them: defaulting,
+// validation and API semantics live in the layers above.
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/skiff-dev/skiff/internal/kinds"
+)
+
+// Errors a caller maps to API codes.
+var (
+	ErrNotFound      = errors.New("not found")
+	ErrAlreadyExists = errors.New("already exists")
+	ErrConflict      = errors.New("the object has been modified")
+)
+
+// Store reads and writes objects under one key prefix ("/registry").
+type Store struct {
+	cli    *clientv3.Client
+	prefix string
+}
+
+// New returns a store writing under prefix.
+func New(cli *clientv3.Client, prefix string) *Store {
+	return &Store{cli: cli, prefix: prefix}
+}
+
+// Client is the underlying etcd client, for the watch cache.
+func (s *Store) Client() *clientv3.Client { return s.cli }
+
+// ResourcePrefix is the key prefix every object of a resource lives under.
+func (s *Store) ResourcePrefix(resource string) string {
+	return s.prefix + "/" + resource + "/"
+}
+
+// Key is an object's etcd key.
+func (s *Store) Key(resource, namespace, name string) string {
+	if namespace == "" {
+		return s.ResourcePrefix(resource) + name
+	}
+	return s.ResourcePrefix(resource) + namespace + "/" + name
+}
+
+// NamespacePrefix is the prefix of a resource's objects in one namespace;
+// an empty namespace means all of them.
+func (s *Store) NamespacePrefix(resource, namespace string) string {
+	if namespace == "" {
+		return s.ResourcePrefix(resource)
+	}
+	return s.ResourcePrefix(resource) + namespace + "/"
+}
+
+// Side is an extra key written in the same transaction as an object, such as
+// a Service's ClusterIP allocation: created only if absent, deleted with it.
+type Side struct {
+	Key   string
+	Value []byte
+}
+
+// Create stores a new object; ErrAlreadyExists if the key or any side key is
+// taken. It returns the revision written.
+func (s *Store) Create(ctx context.Context, key string, obj kinds.Object, sides ...Side) (int64, error) {
+	data, err := proto.Marshal(obj)
+	if err != nil {
+		return 0, fmt.Errorf("encode %s: %w", key, err)
+	}
+	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(key), "=", 0)}
+	ops := []clientv3.Op{clientv3.OpPut(key, string(data))}
+	for _, side := range sides {
+		cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(side.Key), "=", 0))
+		ops = append(ops, clientv3.OpPut(side.Key, string(side.Value)))
+	}
+	resp, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
+	if err != nil {
+		return 0, fmt.Errorf("create %s: %w", key, err)
+	}
+	if !resp.Succeeded {
+		return 0, ErrAlreadyExists
+	}
+	return resp.Header.Revision, nil
+}
+
+// Get decodes the object at key into obj and returns its revision.
+func (s *Store) Get(ctx context.Context, key string, obj kinds.Object) (int64, error) {
+	resp, err := s.cli.Get(ctx, key)
+	if err != nil {
+		return 0, fmt.Errorf("get %s: %w", key, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return 0, ErrNotFound
+	}
+	if err := proto.Unmarshal(resp.Kvs[0].Value, obj); err != nil {
+		return 0, fmt.Errorf("decode %s: %w", key, err)
+	}
+	return resp.Kvs[0].ModRevision, nil
+}
+
+// Exists reports whether a key holds a value.
+func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
+	resp, err := s.cli.Get(ctx, key, clientv3.WithCountOnly())
+	if err != nil {
+		return false, fmt.Errorf("get %s: %w", key, err)
+	}
+	return resp.Count > 0, nil
+}
+
+// RawItem is one stored object as etcd holds it.
+type RawItem struct {
+	Key      string
+	Value    []byte
+	Revision int64
+}
+
+// List returns every object under prefix and the store's revision at the
+// time of the read.
+func (s *Store) List(ctx context.Context, prefix string) ([]RawItem, int64, error) {
+	resp, err := s.cli.Get(ctx, prefix, clientv3.WithPrefix())
+	if err != nil {
+		return nil, 0, fmt.Errorf("list %s: %w", prefix, err)
+	}
+	items := make([]RawItem, len(resp.Kvs))
+	for i, kv := range resp.Kvs {
+		items[i] = RawItem{Key: string(kv.Key), Value: kv.Value, Revision: kv.ModRevision}
+	}
+	return items, resp.Header.Revision, nil
+}
+
+// Update writes obj at key if the stored revision is still expectRev;
+// ErrConflict otherwise, ErrNotFound when the key is gone.
+func (s *Store) Update(ctx context.Context, key string, expectRev int64, obj kinds.Object) (int64, error) {
+	data, err := proto.Marshal(obj)
+	if err != nil {
+		return 0, fmt.Errorf("encode %s: %w", key, err)
+	}
+	resp, err := s.cli.Txn(ctx).
+		If(clientv3.Compare(clientv3.ModRevision(key), "=", expectRev)).
+		Then(clientv3.OpPut(key, string(data))).
+		Else(clientv3.OpGet(key, clientv3.WithCountOnly())).
+		Commit()
+	if err != nil {
+		return 0, fmt.Errorf("update %s: %w", key, err)
+	}
+	if !resp.Succeeded {
+		if resp.Responses[0].GetResponseRange().GetCount() == 0 {
+			return 0, ErrNotFound
+		}
+		return 0, ErrConflict
+	}
+	return resp.Header.Revision, nil
+}
+
+// Delete removes key (and side keys) if its revision is still expectRev.
+// It returns the revision of the deletion.
+func (s *Store) Delete(ctx context.Context, key string, expectRev int64, sideKeys ...string) (int64, error) {
+	ops := []clientv3.Op{clientv3.OpDelete(key)}
+	for _, k := range sideKeys {
+		ops = append(ops, clientv3.OpDelete(k))
+	}
+	resp, err := s.cli.Txn(ctx).
+		If(clientv3.Compare(clientv3.ModRevision(key), "=", expectRev)).
+		Then(ops...).
+		Else(clientv3.OpGet(key, clientv3.WithCountOnly())).
+		Commit()
+	if err != nil {
+		return 0, fmt.Errorf("delete %s: %w", key, err)
+	}
+	if !resp.Succeeded {
+		if resp.Responses[0].GetResponseRange().GetCount() == 0 {
+			return 0, ErrNotFound
+		}
+		return 0, ErrConflict
+	}
+	return resp.Header.Revision, nil
+}
+
+// GuaranteedUpdate reads the object at key, applies mutate, and writes the
+// result, retrying on conflicts. mutate gets a fresh object each try and
+// may return ErrNotFound-style errors to stop. If mutate returns delete=true
+// the object is deleted instead.
+func (s *Store) GuaranteedUpdate(ctx context.Context, key string, newObj func() kinds.Object,
+	mutate func(cur kinds.Object, rev int64) (next kinds.Object, del bool, err error)) (kinds.Object, int64, error) {
+	for {
+		cur := newObj()
+		rev, err := s.Get(ctx, key, cur)
+		if err != nil {
+			return nil, 0, err
+		}
+		next, del, err := mutate(cur, rev)
+		if err != nil {
+			return nil, 0, err
+		}
+		var newRev int64
+		if del {
+			newRev, err = s.Delete(ctx, key, rev)
+		} else {
+			newRev, err = s.Update(ctx, key, rev, next)
+		}
+		if errors.Is(err, ErrConflict) {
+			if ctx.Err() != nil {
+				return nil, 0, ctx.Err()
+			}
+			continue
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+		return next, newRev, nil
+	}
+}
+
+// FormatRevision is a revision as a resourceVersion string.
+func FormatRevision(rev int64) string { return strconv.FormatInt(rev, 10) }
