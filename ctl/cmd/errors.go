@@ -1,0 +1,103 @@
+package cmd
+
+import (
+	"errors"
+	"fmt"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/skiff-dev/skiff/internal/kinds"
+)
+
+// reasons are the Kubernetes status reasons kubectl prints for each gRPC
+// code: "Error from server (NotFound): ...".
+var reasons = map[codes.Code]string{
+	codes.NotFound:           "NotFound",
+	codes.AlreadyExists:      "AlreadyExists",
+	codes.InvalidArgument:    "Invalid",
+	codes.Aborted:            "Conflict",
+	codes.FailedPrecondition: "BadRequest",
+	codes.OutOfRange:         "Expired",
+	codes.Unauthenticated:    "Unauthorized",
+	codes.PermissionDenied:   "Forbidden",
+	codes.ResourceExhausted:  "TooManyRequests",
+	codes.DeadlineExceeded:   "Timeout",
+	codes.Internal:           "InternalError",
+	codes.Unimplemented:      "MethodNotAllowed",
+}
+
+// objectError is a server error about one named object, worded as kubectl
+// words it (`deployments.apps "web" not found`).
+type objectError struct {
+	err  error
+	info *kinds.Info
+	name string
+	// action prefixes the message, as `error when creating "web.yaml": `.
+	action string
+}
+
+func (e *objectError) Error() string { return e.message() }
+func (e *objectError) Unwrap() error { return e.err }
+
+func (e *objectError) message() string {
+	st, _ := status.FromError(e.err)
+	var msg string
+	switch st.Code() {
+	case codes.NotFound:
+		msg = fmt.Sprintf("%s %q not found", e.info.GroupResource(), e.name)
+	case codes.AlreadyExists:
+		msg = fmt.Sprintf("%s %q already exists", e.info.GroupResource(), e.name)
+	case codes.Aborted:
+		msg = fmt.Sprintf("Operation cannot be fulfilled on %s %q: the object has been modified; please apply your changes to the latest version and try again", e.info.GroupResource(), e.name)
+	default:
+		msg = st.Message()
+	}
+	return e.action + msg
+}
+
+// withObject attaches the kind and name to a server error so it prints
+// the kubectl way; other errors are returned unchanged.
+func withObject(err error, info *kinds.Info, name string) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); !ok {
+		return err
+	}
+	return &objectError{err: err, info: info, name: name}
+}
+
+// serverErrorMessage formats errors that came from the apiserver.
+func serverErrorMessage(err error) (string, bool) {
+	var oe *objectError
+	if errors.As(err, &oe) {
+		st, _ := status.FromError(oe.err)
+		if st.Code() == codes.InvalidArgument && oe.action == "" {
+			return fmt.Sprintf("The %s %q is invalid: %s", oe.info.Kind, oe.name, st.Message()), true
+		}
+		return fmt.Sprintf("Error from server (%s): %s", reason(st.Code()), oe.message()), true
+	}
+	st, ok := status.FromError(err)
+	if !ok || st.Code() == codes.OK {
+		return "", false
+	}
+	if st.Code() == codes.Unavailable {
+		return fmt.Sprintf("Unable to connect to the server: %s", st.Message()), true
+	}
+	if st.Code() == codes.Canceled {
+		return "error: " + st.Message(), true
+	}
+	return fmt.Sprintf("Error from server (%s): %s", reason(st.Code()), st.Message()), true
+}
+
+func reason(c codes.Code) string {
+	if r, ok := reasons[c]; ok {
+		return r
+	}
+	return c.String()
+}
+
+// isResourceExhausted reports a watch the server cut off for falling
+// behind: re-watch from the last version seen.
+func isResourceExhausted(err error) bool { return status.Code(err) == codes.ResourceExhausted }
