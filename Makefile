@@ -10,7 +10,7 @@ COMMANDS := apiserver controller-manager scheduler kubelet proxy ctl
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/skiff-dev/skiff/internal/version.GitVersion=$(VERSION)
 
-.PHONY: all build test test-e2e bench proto proto-check up down lint clean
+.PHONY: all build deps test bench proto proto-check up down lint clean
 
 all: build
 
@@ -18,8 +18,14 @@ build:
 	@mkdir -p $(BIN)
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ $(addprefix ./,$(COMMANDS))
 
-test:
-	$(GO) test -race -count=1 ./...
+# deps installs the Debian packages the tests and the local cluster use.
+deps:
+	bash deploy/deps.sh
+
+# test runs every test: unit, in-process integration, and (as root) the
+# end-to-end tests on real containerd, CNI and iptables.
+test: deps
+	$(GO) test -race -count=1 -timeout 25m ./...
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./... | tee bench.out
