@@ -99,7 +99,7 @@ func newPKI(t *testing.T) *pki {
 	p.serverCert = tls.Certificate{Certificate: [][]byte{srvDER}, PrivateKey: srvKey}
 
 	clKey, clDER, _ := p.issue(t, &x509.Certificate{
-		Subject: pkix.Name{CommonName: "admin", Organization: []string{"system:masters"}},
+		Subject:     pkix.Name{CommonName: "admin", Organization: []string{"system:masters"}},
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	})
 	p.clientCrt = p.writePEM(t, "admin.crt", "CERTIFICATE", clDER)
