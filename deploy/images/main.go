@@ -33,7 +33,7 @@ func builder(name string) (func(io.Writer, string) error, bool) {
 }
 
 func main() {
-	out := flag.String("out", "images", "directory to write <image>.tar into")
+	out := flag.String("out", "bin/images", "directory to write <image>.tar into")
 	only := flag.String("images", "busybox,nginx", "comma-separated images to build")
 	flag.Parse()
 	if err := run(*out, strings.Split(*only, ",")); err != nil {
