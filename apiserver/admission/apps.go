@@ -60,13 +60,16 @@ func validateReplicas(replicas *int32, fldPath *field.Path) field.ErrorList {
 func validateSelectorAndTemplate(sel *api.LabelSelector, tmpl *api.PodTemplateSpec, kind string) field.ErrorList {
 	var errs field.ErrorList
 	selPath := specPath.Child("selector")
+	selectorValid := false
 	switch {
 	case sel == nil:
 		errs = append(errs, field.Required(selPath, ""))
 	case selectorIsEmpty(sel):
 		errs = append(errs, field.Invalid(selPath, sel, "empty selector is invalid for "+kind))
 	default:
-		errs = append(errs, validateLabelSelector(sel, selPath)...)
+		selErrs := validateLabelSelector(sel, selPath)
+		errs = append(errs, selErrs...)
+		selectorValid = len(selErrs) == 0
 	}
 	tmplPath := specPath.Child("template")
 	if tmpl == nil {
@@ -74,7 +77,8 @@ func validateSelectorAndTemplate(sel *api.LabelSelector, tmpl *api.PodTemplateSp
 	}
 	labelsPath := tmplPath.Child("metadata", "labels")
 	errs = append(errs, validateTemplateMeta(tmpl.GetMetadata(), tmplPath.Child("metadata"))...)
-	if sel != nil && !selectorIsEmpty(sel) && !selectorMatches(sel, tmpl.GetMetadata().GetLabels()) {
+	// Matching is only meaningful for a selector that parsed.
+	if selectorValid && !selectorMatches(sel, tmpl.GetMetadata().GetLabels()) {
 		errs = append(errs, field.Invalid(labelsPath, tmpl.GetMetadata().GetLabels(), "selector does not match template labels"))
 	}
 	if tmpl.GetSpec() == nil {
