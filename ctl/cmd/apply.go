@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/skiff-dev/skiff/ctl/manifest"
 	"github.com/skiff-dev/skiff/ctl/printers"
@@ -136,12 +135,8 @@ func applyDocument(ctx context.Context, cl *client.Client, d manifest.Document) 
 		merged := manifest.ThreeWayMerge(liveTree, desired, previous)
 		setAnnotation(merged, manifest.LastAppliedAnnotation, string(lastApplied))
 		next := d.Info.New()
-		data, err := json.Marshal(merged)
-		if err != nil {
-			return nil, "", fmt.Errorf("encode merged object: %w", err)
-		}
-		if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(data, next); err != nil {
-			return nil, "", fmt.Errorf("decode merged object: %w", err)
+		if err := manifest.FromUnstructured(merged, next); err != nil {
+			return nil, "", fmt.Errorf("merged object: %w", err)
 		}
 		// Compare canonical forms: "paused: false" in a file equals an
 		// absent field on the server.

@@ -140,9 +140,21 @@ func Decode(source string, data []byte) ([]Document, error) {
 		if raw == nil {
 			continue
 		}
-		var tree map[string]any
-		if err := yaml.Unmarshal(raw, &tree); err != nil {
+		// Through JSON with UseNumber, so 64-bit integers keep every digit.
+		js, err := yaml.YAMLToJSON(raw)
+		if err != nil {
 			return nil, &DecodeError{Source: source, Index: idx, Err: err}
+		}
+		v, err := decodeJSON(js)
+		if err != nil {
+			return nil, &DecodeError{Source: source, Index: idx, Err: err}
+		}
+		if v == nil {
+			continue
+		}
+		tree, ok := v.(map[string]any)
+		if !ok {
+			return nil, &DecodeError{Source: source, Index: idx, Err: fmt.Errorf("a manifest document must be an object, got %s", jsonType(v))}
 		}
 		if len(tree) == 0 {
 			continue
@@ -283,17 +295,6 @@ func decodeObject(tree map[string]any) (Document, error) {
 	if err != nil {
 		return Document{}, err
 	}
-	// sigs.k8s.io/yaml decodes numbers as float64; re-read through JSON
-	// with UseNumber so 64-bit integers keep every digit.
-	data, err := json.Marshal(tree)
-	if err != nil {
-		return Document{}, fmt.Errorf("encode JSON: %w", err)
-	}
-	v, err := decodeJSON(data)
-	if err != nil {
-		return Document{}, err
-	}
-	tree = v.(map[string]any)
 	obj := info.New()
 	if err := Validate(obj.ProtoReflect().Descriptor(), tree); err != nil {
 		return Document{}, fmt.Errorf("%s: %w", info.Kind, err)

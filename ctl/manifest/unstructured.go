@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -39,9 +40,79 @@ func ToUnstructured(msg proto.Message) (map[string]any, error) {
 	return obj, nil
 }
 
-// FromUnstructured fills msg from a generic JSON tree. Unknown fields are an
-// error; use Validate first for a message that names the field's path.
+// KubeName is the Kubernetes spelling of a protojson field name: acronyms
+// at the end are upper case ("clusterIp" → "clusterIP", "podIps" →
+// "podIPs", "containerId" → "containerID", "podCidr" → "podCIDR").
+func KubeName(jsonName string) string {
+	for _, suffix := range []struct{ proto, kube string }{
+		{"Ips", "IPs"}, {"Ip", "IP"}, {"Id", "ID"}, {"Cidrs", "CIDRs"}, {"Cidr", "CIDR"},
+	} {
+		if base, ok := strings.CutSuffix(jsonName, suffix.proto); ok && base != "" {
+			return base + suffix.kube
+		}
+	}
+	return jsonName
+}
+
+// fieldByKubeName finds the field a Kubernetes field name denotes.
+func fieldByKubeName(md protoreflect.MessageDescriptor, name string) protoreflect.FieldDescriptor {
+	fields := md.Fields()
+	for i := 0; i < fields.Len(); i++ {
+		if fd := fields.Get(i); KubeName(fd.JSONName()) == name {
+			return fd
+		}
+	}
+	return nil
+}
+
+// toProtoNames renames Kubernetes field names in obj to protojson's, in
+// place, so protojson can read the tree.
+func toProtoNames(md protoreflect.MessageDescriptor, obj map[string]any) {
+	if isWellKnown(md) {
+		return
+	}
+	for key, v := range obj {
+		fd := fieldByKubeName(md, key)
+		if fd == nil {
+			continue
+		}
+		if fd.JSONName() != key {
+			delete(obj, key)
+			obj[fd.JSONName()] = v
+		}
+		if fd.Kind() != protoreflect.MessageKind {
+			continue
+		}
+		switch {
+		case fd.IsMap():
+			if m, ok := v.(map[string]any); ok && fd.MapValue().Kind() == protoreflect.MessageKind {
+				for _, mv := range m {
+					if mm, ok := mv.(map[string]any); ok {
+						toProtoNames(fd.MapValue().Message(), mm)
+					}
+				}
+			}
+		case fd.IsList():
+			l, _ := v.([]any)
+			for _, e := range l {
+				if m, ok := e.(map[string]any); ok {
+					toProtoNames(fd.Message(), m)
+				}
+			}
+		default:
+			if m, ok := v.(map[string]any); ok {
+				toProtoNames(fd.Message(), m)
+			}
+		}
+	}
+}
+
+// FromUnstructured fills msg from a generic JSON tree with Kubernetes field
+// names. Unknown fields are an error; use Validate first for a message that
+// names the field's path.
 func FromUnstructured(tree map[string]any, msg proto.Message) error {
+	tree, _ = deepCopy(tree).(map[string]any)
+	toProtoNames(msg.ProtoReflect().Descriptor(), tree)
 	data, err := json.Marshal(tree)
 	if err != nil {
 		return fmt.Errorf("encode JSON: %w", err)
@@ -75,8 +146,9 @@ func isInt64(k protoreflect.Kind) bool {
 	return false
 }
 
-// fixInt64s walks obj alongside its message descriptor and turns the string
-// form of 64-bit integers into numbers.
+// fixInt64s walks obj alongside its message descriptor, turns the string
+// form of 64-bit integers into numbers and field names into Kubernetes'
+// spelling.
 func fixInt64s(md protoreflect.MessageDescriptor, obj map[string]any) {
 	if isWellKnown(md) {
 		return
@@ -86,6 +158,11 @@ func fixInt64s(md protoreflect.MessageDescriptor, obj map[string]any) {
 		fd := fields.ByJSONName(key)
 		if fd == nil {
 			continue
+		}
+		if kube := KubeName(key); kube != key {
+			delete(obj, key)
+			key = kube
+			obj[key] = v
 		}
 		switch {
 		case fd.IsMap():
@@ -146,10 +223,9 @@ func validateMessage(md protoreflect.MessageDescriptor, obj map[string]any, path
 	if isWellKnown(md) {
 		return nil
 	}
-	fields := md.Fields()
 	for key, v := range obj {
-		fd := fields.ByJSONName(key)
-		if fd == nil || fd.JSONName() != key {
+		fd := fieldByKubeName(md, key)
+		if fd == nil {
 			return &UnknownFieldError{Path: join(path, key)}
 		}
 		if v == nil {

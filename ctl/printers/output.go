@@ -116,7 +116,7 @@ func PrintDocument(out io.Writer, f Format, doc map[string]any) error {
 // PrintJSONPath executes a kubectl JSONPath template ("{.spec.replicas}" or
 // ".spec.replicas") against doc.
 func PrintJSONPath(out io.Writer, template string, doc map[string]any) error {
-	jp := jsonpath.New("out")
+	jp := jsonpath.New("out").AllowMissingKeys(true)
 	if err := jp.Parse(relaxJSONPath(template)); err != nil {
 		return fmt.Errorf("error parsing jsonpath %s, %w", template, err)
 	}
