@@ -1,0 +1,285 @@
+// Package status computes a pod's status — phase, conditions and container
+// states, exactly as kubectl reads them — from what the runtime reports and
+// what the pod worker knows (image pull errors, back-off). It also holds
+// the exponential back-off the workers apply to restarts and pulls.
+//
+// It must never do I/O: every input is passed in, including the time, so
+// the rules are testable in a table.
+package status
+
+import (
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/skiff-dev/skiff/kubelet/runtime"
+	"github.com/skiff-dev/skiff/proto/api"
+)
+
+// Waiting reasons, as Kubernetes spells them.
+const (
+	ReasonContainerCreating    = "ContainerCreating"
+	ReasonErrImagePull         = "ErrImagePull"
+	ReasonImagePullBackOff     = "ImagePullBackOff"
+	ReasonErrImageNeverPull    = "ErrImageNeverPull"
+	ReasonCrashLoopBackOff     = "CrashLoopBackOff"
+	ReasonCreateContainerError = "CreateContainerError"
+	ReasonCompleted            = "Completed"
+	ReasonError                = "Error"
+	ReasonPodCompleted         = "PodCompleted"
+)
+
+// Pod phases.
+const (
+	PhasePending   = "Pending"
+	PhaseRunning   = "Running"
+	PhaseSucceeded = "Succeeded"
+	PhaseFailed    = "Failed"
+	PhaseUnknown   = "Unknown"
+)
+
+// Waiting is why a container is not running, when the worker knows better
+// than the runtime (a failed pull, a back-off).
+type Waiting struct {
+	Reason, Message string
+}
+
+// Container is what is known of one container of the pod spec.
+type Container struct {
+	Spec *api.Container
+	// Current is the latest run and Previous the one before; nil when none.
+	Current, Previous *runtime.Container
+	// Waiting, when set, overrides the state of a container that is not
+	// running.
+	Waiting *Waiting
+	// Ready is the readiness probe's verdict (true when it has none).
+	Ready bool
+}
+
+// Input is everything the status depends on.
+type Input struct {
+	Pod        *api.Pod
+	Containers []Container // in spec order
+	HostIP     string
+	PodIP      string
+	StartTime  time.Time
+	Now        time.Time
+}
+
+// Compute returns the pod's status. Conditions keep their
+// lastTransitionTime from the pod's current status when unchanged, so a
+// status computed twice from the same facts is equal.
+func Compute(in Input) *api.PodStatus {
+	st := &api.PodStatus{HostIp: in.HostIP, PodIp: in.PodIP}
+	if in.PodIP != "" {
+		st.PodIps = []*api.PodIP{{Ip: in.PodIP}}
+	}
+	if !in.StartTime.IsZero() {
+		st.StartTime = timestamppb.New(in.StartTime)
+	}
+	allReady := len(in.Containers) > 0
+	for _, c := range in.Containers {
+		cs := containerStatus(c)
+		st.ContainerStatuses = append(st.ContainerStatuses, cs)
+		allReady = allReady && cs.Ready
+	}
+	st.Phase = phase(in.Pod.GetSpec().GetRestartPolicy(), st.ContainerStatuses)
+	st.QosClass = qosClass(in.Pod.GetSpec())
+
+	ready := condition("ContainersReady", allReady)
+	if st.Phase == PhaseSucceeded || st.Phase == PhaseFailed {
+		ready.Reason = ReasonPodCompleted
+	} else if !allReady {
+		ready.Reason = "ContainersNotReady"
+		ready.Message = notReadyMessage(st.ContainerStatuses)
+	}
+	podReady := proto.Clone(ready).(*api.Condition)
+	podReady.Type = "Ready"
+	st.Conditions = []*api.Condition{
+		condition("PodScheduled", true),
+		condition("Initialized", true),
+		ready,
+		podReady,
+	}
+	old := map[string]*api.Condition{}
+	for _, c := range in.Pod.GetStatus().GetConditions() {
+		old[c.Type] = c
+	}
+	for _, c := range st.Conditions {
+		if o, ok := old[c.Type]; ok && o.Status == c.Status && o.LastTransitionTime != nil {
+			c.LastTransitionTime = o.LastTransitionTime
+		} else {
+			c.LastTransitionTime = timestamppb.New(in.Now)
+		}
+	}
+	return st
+}
+
+func condition(typ string, ok bool) *api.Condition {
+	s := "False"
+	if ok {
+		s = "True"
+	}
+	return &api.Condition{Type: typ, Status: s}
+}
+
+func notReadyMessage(css []*api.ContainerStatus) string {
+	msg := ""
+	for _, cs := range css {
+		if !cs.Ready {
+			if msg != "" {
+				msg += " "
+			}
+			msg += cs.Name
+		}
+	}
+	return "containers with unready status: [" + msg + "]"
+}
+
+func containerStatus(c Container) *api.ContainerStatus {
+	cs := &api.ContainerStatus{Name: c.Spec.GetName(), Image: c.Spec.GetImage()}
+	started := false
+	cur := c.Current
+	if cur != nil {
+		cs.RestartCount = int32(cur.RestartCount)
+		cs.ContainerId = "containerd://" + cur.ID
+		cs.ImageId = cur.ImageRef
+	}
+	switch {
+	case cur != nil && cur.Status == runtime.StatusRunning:
+		cs.State = &api.ContainerState{Running: &api.ContainerStateRunning{StartedAt: ts(cur.StartedAt)}}
+		cs.LastState = terminatedState(c.Previous)
+		cs.Ready = c.Ready
+		started = true
+	case cur != nil && cur.Status == runtime.StatusExited && c.Waiting == nil:
+		cs.State = terminatedState(cur)
+		cs.LastState = terminatedState(c.Previous)
+	case cur != nil && cur.Status == runtime.StatusExited:
+		cs.State = waitingState(c.Waiting)
+		cs.LastState = terminatedState(cur)
+	default:
+		w := c.Waiting
+		if w == nil {
+			w = &Waiting{Reason: ReasonContainerCreating}
+		}
+		cs.State = waitingState(w)
+		cs.LastState = terminatedState(c.Previous)
+	}
+	if cs.LastState == nil {
+		cs.LastState = &api.ContainerState{}
+	}
+	cs.Started = &started
+	return cs
+}
+
+func waitingState(w *Waiting) *api.ContainerState {
+	return &api.ContainerState{Waiting: &api.ContainerStateWaiting{Reason: w.Reason, Message: w.Message}}
+}
+
+func terminatedState(c *runtime.Container) *api.ContainerState {
+	if c == nil || c.Status != runtime.StatusExited {
+		return nil
+	}
+	reason := ReasonCompleted
+	if c.ExitCode != 0 {
+		reason = ReasonError
+	}
+	return &api.ContainerState{Terminated: &api.ContainerStateTerminated{
+		ExitCode: int32(c.ExitCode), Reason: reason,
+		StartedAt: ts(c.StartedAt), FinishedAt: ts(c.FinishedAt),
+		ContainerId: "containerd://" + c.ID,
+	}}
+}
+
+func ts(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}
+
+// phase follows the kubelet's getPhase: waiting containers that never ran
+// keep the pod Pending; a stopped container that will be restarted keeps
+// it Running.
+func phase(restartPolicy string, css []*api.ContainerStatus) string {
+	var waiting, running, stopped, succeeded int
+	for _, cs := range css {
+		switch {
+		case cs.State.GetRunning() != nil:
+			running++
+		case cs.State.GetTerminated() != nil:
+			stopped++
+			if cs.State.GetTerminated().ExitCode == 0 {
+				succeeded++
+			}
+		case cs.State.GetWaiting() != nil:
+			if cs.LastState.GetTerminated() != nil {
+				stopped++
+			} else {
+				waiting++
+			}
+		}
+	}
+	switch {
+	case len(css) == 0 || waiting > 0:
+		return PhasePending
+	case running > 0:
+		return PhaseRunning
+	case restartPolicy == "Never":
+		if stopped == succeeded {
+			return PhaseSucceeded
+		}
+		return PhaseFailed
+	case restartPolicy == "OnFailure":
+		if stopped == succeeded {
+			return PhaseSucceeded
+		}
+		return PhaseRunning
+	default: // Always: every stopped container will be restarted
+		return PhaseRunning
+	}
+}
+
+// qosClass is Guaranteed when every container's limits equal its requests
+// for cpu and memory, BestEffort when none has any, else Burstable.
+func qosClass(spec *api.PodSpec) string {
+	any, guaranteed := false, true
+	for _, c := range spec.GetContainers() {
+		r := c.GetResources()
+		if len(r.GetLimits())+len(r.GetRequests()) > 0 {
+			any = true
+		}
+		for _, res := range []string{"cpu", "memory"} {
+			l, ok := r.GetLimits()[res]
+			if !ok {
+				guaranteed = false
+				continue
+			}
+			if req, ok := r.GetRequests()[res]; ok && req != l {
+				guaranteed = false
+			}
+		}
+	}
+	switch {
+	case !any:
+		return "BestEffort"
+	case guaranteed:
+		return "Guaranteed"
+	default:
+		return "Burstable"
+	}
+}
+
+// ShouldRestart says whether a container that exited with code is
+// restarted under the pod's restartPolicy.
+func ShouldRestart(restartPolicy string, exitCode int) bool {
+	switch restartPolicy {
+	case "Never":
+		return false
+	case "OnFailure":
+		return exitCode != 0
+	default:
+		return true
+	}
+}
