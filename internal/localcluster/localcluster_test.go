@@ -151,7 +151,7 @@ func binDir(t *testing.T) (string, bool) {
 		return repoBin, true
 	}
 	dir := t.TempDir()
-	script := "#!/bin/sh\ntrap 'kill $child; exit 0' TERM\nsleep 3600 &\nchild=$!\nwait\n"
+	script := "#!/bin/sh\n[ \"$1\" = --help ] && exit 0\ntrap 'kill $child; exit 0' TERM\nsleep 3600 &\nchild=$!\nwait\n"
 	for _, c := range Components() {
 		if err := os.WriteFile(filepath.Join(dir, c), []byte(script), 0o755); err != nil {
 			t.Fatal(err)

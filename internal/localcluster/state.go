@@ -18,6 +18,8 @@ type State struct {
 	Chains []string `json:"chains,omitempty"`
 	// AdminConfig is the admin client config written outside the state dir.
 	AdminConfig string `json:"adminConfig,omitempty"`
+	// TLS says the apiserver serves TLS and clients use certificates.
+	TLS bool `json:"tls"`
 	// IPForward is the host's net.ipv4.ip_forward before Up changed it.
 	IPForward string `json:"ipForward,omitempty"`
 }

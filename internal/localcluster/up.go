@@ -93,7 +93,7 @@ func Up(ctx context.Context, cfg Config) (*State, error) {
 func (u *upper) up(ctx context.Context) error {
 	c, log := u.cfg, u.cfg.Logger
 	log.Info("certificates", "dir", c.pkiDir())
-	if err := u.certificates(); err != nil {
+	if err := u.certificates(ctx); err != nil {
 		return err
 	}
 	log.Info("host bridge", "bridge", c.Bridge(), "ip", c.HostIP())
@@ -149,7 +149,7 @@ func checkPrerequisites(c Config) error {
 
 // certificates makes the CA, the control plane's and every node's
 // certificates, and a client config per identity.
-func (u *upper) certificates() error {
+func (u *upper) certificates(ctx context.Context) error {
 	c := u.cfg
 	dir := c.pkiDir()
 	ips := []net.IP{net.ParseIP("127.0.0.1"), c.HostIP()}
@@ -162,11 +162,19 @@ func (u *upper) certificates() error {
 		}
 	}
 	files := []string{pki.FileAdmin, pki.FileControllerManager, pki.FileScheduler, pki.FileProxy}
+	tls, err := supportsTLS(ctx, u.bin("apiserver"))
+	if err != nil {
+		return err
+	}
+	if !tls {
+		c.Logger.Warn("the apiserver has no TLS flags yet: the local cluster runs its API in plaintext", "flags", tlsFlags())
+	}
+	u.state.TLS = tls
 	for i := 1; i <= c.Nodes; i++ {
 		files = append(files, pki.KubeletClientFile(c.NodeName(i)))
 	}
 	for _, f := range files {
-		if err := c.clientConfig(f).Save(filepath.Join(c.configDir(), f+".config")); err != nil {
+		if err := c.clientConfig(f, tls).Save(filepath.Join(c.configDir(), f+".config")); err != nil {
 			return err
 		}
 	}
@@ -174,19 +182,15 @@ func (u *upper) certificates() error {
 }
 
 // clientConfig is the client config of the identity whose certificate is
-// <pki>/<file>.crt.
-func (c Config) clientConfig(file string) *clientconfig.Config {
-	return &clientconfig.Config{
-		CurrentContext: "skiff-local",
-		Contexts: []clientconfig.Context{{
-			Name:                 "skiff-local",
-			Servers:              []string{c.APIServer()},
-			CertificateAuthority: filepath.Join(c.pkiDir(), pki.CACertFile),
-			ClientCertificate:    filepath.Join(c.pkiDir(), file+".crt"),
-			ClientKey:            filepath.Join(c.pkiDir(), file+".key"),
-			Namespace:            "default",
-		}},
+// <pki>/<file>.crt; without tls it names only the server.
+func (c Config) clientConfig(file string, tls bool) *clientconfig.Config {
+	ctx := clientconfig.Context{Name: "skiff-local", Servers: []string{c.APIServer()}, Namespace: "default"}
+	if tls {
+		ctx.CertificateAuthority = filepath.Join(c.pkiDir(), pki.CACertFile)
+		ctx.ClientCertificate = filepath.Join(c.pkiDir(), file+".crt")
+		ctx.ClientKey = filepath.Join(c.pkiDir(), file+".key")
 	}
+	return &clientconfig.Config{CurrentContext: ctx.Name, Contexts: []clientconfig.Context{ctx}}
 }
 
 func (c Config) componentConfig(file string) string {
@@ -207,22 +211,51 @@ func (u *upper) start(name, netns, bin string, args ...string) (Process, error) 
 
 func (u *upper) bin(name string) string { return filepath.Join(u.cfg.BinDir, name) }
 
-// APIServerArgs are the apiserver's flags: gRPC over TLS on the bridge IP,
-// client certificates verified against the cluster CA, embedded etcd in
-// the state dir.
-func (c Config) APIServerArgs() []string {
+// APIServerArgs are the apiserver's flags: gRPC on the bridge IP, embedded
+// etcd in the state dir, and with tls the serving certificate, client
+// certificates verified against the cluster CA and the apiserver's
+// certificate towards kubelets.
+func (c Config) APIServerArgs(tls bool) []string {
 	p := c.pkiDir()
-	return []string{
+	args := []string{
 		"--listen", c.APIServer(),
 		"--http-addr", fmt.Sprintf("127.0.0.1:%d", apiserverHTTPPort),
 		"--data-dir", filepath.Join(c.StateDir, "apiserver"),
-		"--service-cidr", c.ServiceCIDR,
-		"--tls-cert-file", filepath.Join(p, pki.FileAPIServer+".crt"),
-		"--tls-private-key-file", filepath.Join(p, pki.FileAPIServer+".key"),
-		"--client-ca-file", filepath.Join(p, pki.CACertFile),
-		"--kubelet-client-certificate", filepath.Join(p, pki.FileAPIServerKubeletClient+".crt"),
-		"--kubelet-client-key", filepath.Join(p, pki.FileAPIServerKubeletClient+".key"),
+		"--service-cluster-ip-range", c.ServiceCIDR,
 	}
+	if tls {
+		args = append(args,
+			"--tls-cert-file", filepath.Join(p, pki.FileAPIServer+".crt"),
+			"--tls-private-key-file", filepath.Join(p, pki.FileAPIServer+".key"),
+			"--client-ca-file", filepath.Join(p, pki.CACertFile),
+			"--kubelet-client-certificate", filepath.Join(p, pki.FileAPIServerKubeletClient+".crt"),
+			"--kubelet-client-key", filepath.Join(p, pki.FileAPIServerKubeletClient+".key"),
+		)
+	}
+	return args
+}
+
+// tlsFlags are the apiserver flags TLS needs.
+func tlsFlags() []string {
+	return []string{"--tls-cert-file", "--tls-private-key-file", "--client-ca-file"}
+}
+
+// supportsTLS asks the apiserver binary whether it has the TLS flags. The
+// local cluster always uses TLS when it can; an apiserver built before
+// TLS support runs plaintext, with a warning.
+func supportsTLS(ctx context.Context, apiserver string) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, apiserver, "--help").CombinedOutput()
+	if err != nil {
+		return false, fmt.Errorf("%s --help: %w: %s", apiserver, err, out)
+	}
+	for _, f := range tlsFlags() {
+		if !strings.Contains(string(out), f+" ") {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // ControllerManagerArgs are the controller-manager's flags.
@@ -280,7 +313,7 @@ func (c Config) ProxyArgs(i int) []string {
 
 func (u *upper) startControlPlane(ctx context.Context) error {
 	c := u.cfg
-	api, err := u.start("apiserver", "", u.bin("apiserver"), c.APIServerArgs()...)
+	api, err := u.start("apiserver", "", u.bin("apiserver"), c.APIServerArgs(u.state.TLS)...)
 	if err != nil {
 		return err
 	}
@@ -330,7 +363,7 @@ func (u *upper) startNode(ctx context.Context, i int) error {
 // installs it for ctl, backing up a different config already there.
 func (u *upper) writeAdminConfig() error {
 	c := u.cfg
-	admin := c.clientConfig(pki.FileAdmin)
+	admin := c.clientConfig(pki.FileAdmin, u.state.TLS)
 	if err := admin.Save(c.AdminConfigCopy()); err != nil {
 		return err
 	}
@@ -397,7 +430,7 @@ func (u *upper) waitNodesReady(ctx context.Context) error {
 	c := u.cfg
 	ctx, cancel := context.WithTimeout(ctx, c.WaitTimeout)
 	defer cancel()
-	cl, err := c.clientConfig(pki.FileAdmin).Dial(ctx)
+	cl, err := c.clientConfig(pki.FileAdmin, u.state.TLS).Dial(ctx)
 	if err != nil {
 		return fmt.Errorf("dial apiserver: %w", err)
 	}
