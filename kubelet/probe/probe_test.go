@@ -1,0 +1,108 @@
+package probe
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/skiff-dev/skiff/internal/intstr"
+	"github.com/skiff-dev/skiff/proto/api"
+)
+
+func TestProbe(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/healthz":
+			w.WriteHeader(http.StatusOK)
+		case "/redirect":
+			http.Redirect(w, r, "/elsewhere", http.StatusFound)
+		default:
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	host, portStr, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	port, _ := strconv.Atoi(portStr)
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedPort := closed.Addr().(*net.TCPAddr).Port
+	closed.Close()
+
+	container := &api.Container{Name: "c", Ports: []*api.ContainerPort{{Name: "http", ContainerPort: int32(port)}}}
+	p := &Prober{Exec: func(_ context.Context, id string, cmd []string, out io.Writer) (int, error) {
+		io.WriteString(out, "ran "+strings.Join(cmd, " "))
+		if cmd[0] == "true" {
+			return 0, nil
+		}
+		return 1, nil
+	}}
+	tests := []struct {
+		name    string
+		probe   *api.Probe
+		ok      bool
+		message string
+	}{
+		{"http 200", &api.Probe{HttpGet: &api.HTTPGetAction{Path: "/healthz", Port: intstr.FromInt(port)}}, true, ""},
+		{"http by port name", &api.Probe{HttpGet: &api.HTTPGetAction{Path: "healthz", Port: intstr.FromString("http")}}, true, ""},
+		{"http redirect counts as success", &api.Probe{HttpGet: &api.HTTPGetAction{Path: "/redirect", Port: intstr.FromInt(port)}}, true, ""},
+		{"http 500", &api.Probe{HttpGet: &api.HTTPGetAction{Path: "/x", Port: intstr.FromInt(port)}}, false, "statuscode: 500"},
+		{"http unknown port name", &api.Probe{HttpGet: &api.HTTPGetAction{Port: intstr.FromString("nope")}}, false, `no port named "nope"`},
+		{"tcp open", &api.Probe{TcpSocket: &api.TCPSocketAction{Port: intstr.FromInt(port)}}, true, ""},
+		{"tcp closed", &api.Probe{TcpSocket: &api.TCPSocketAction{Port: intstr.FromInt(closedPort)}}, false, "connection refused"},
+		{"exec success", &api.Probe{Exec: &api.ExecAction{Command: []string{"true"}}}, true, ""},
+		{"exec failure shows output", &api.Probe{Exec: &api.ExecAction{Command: []string{"false"}}}, false, "exited with 1: ran false"},
+		{"no action", &api.Probe{}, false, "no exec"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ok, msg := p.Probe(context.Background(), tt.probe, Target{Container: container, ContainerID: "id", PodIP: host})
+			if ok != tt.ok || !strings.Contains(msg, tt.message) {
+				t.Errorf("Probe = %v, %q; want %v, %q", ok, msg, tt.ok, tt.message)
+			}
+		})
+	}
+}
+
+func TestLoopAppliesThresholds(t *testing.T) {
+	results := make(chan bool, 10)
+	healthy := make(chan bool, 100)
+	healthy <- true // first probe succeeds
+	p := &Prober{Exec: func(context.Context, string, []string, io.Writer) (int, error) {
+		select {
+		case h := <-healthy:
+			if h {
+				return 0, nil
+			}
+		default:
+		}
+		return 1, nil
+	}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-done })
+	pr := &api.Probe{Exec: &api.ExecAction{Command: []string{"x"}}, PeriodSeconds: 1, FailureThreshold: 2}
+	go func() {
+		defer close(done)
+		Loop(ctx, p, Readiness, pr, Target{Container: &api.Container{Name: "c"}}, slog.New(slog.DiscardHandler), func(ok bool, _ string) { results <- ok })
+	}()
+	start := time.Now()
+	if ok := <-results; !ok {
+		t.Fatal("first verdict false, want ready after one success")
+	}
+	// Every later probe fails: not ready only after two failures (2 periods).
+	if ok := <-results; ok {
+		t.Fatal("second verdict true, want not ready")
+	}
+	if el := time.Since(start); el < 2*time.Second {
+		t.Errorf("unready after %v: the failure threshold of 2 was not applied", el)
+	}
+}
