@@ -160,7 +160,7 @@ func validateConfigKey(k string, fldPath *field.Path) field.ErrorList {
 func validateLease(l *api.Lease) field.ErrorList {
 	errs := validateObjectMeta(l.GetMetadata(), true, dnsSubdomainName)
 	s := l.GetSpec()
-	if s.LeaseDurationSeconds != nil && s.GetLeaseDurationSeconds() <= 0 {
+	if s != nil && s.LeaseDurationSeconds != nil && s.GetLeaseDurationSeconds() <= 0 {
 		errs = append(errs, field.Invalid(specPath.Child("leaseDurationSeconds"), s.GetLeaseDurationSeconds(), msgPositive))
 	}
 	errs = append(errs, nonNegative(s.GetLeaseTransitions(), specPath.Child("leaseTransitions"))...)

@@ -429,7 +429,7 @@ func validateTolerations(tolerations []*api.Toleration, fldPath *field.Path) fie
 			errs = append(errs, field.NotSupported(idx.Child("operator"), t.GetOperator(), supportedTolerationOps))
 		}
 		errs = append(errs, validateEnum(t.GetEffect(), supportedTaintEffects, true, idx.Child("effect"))...)
-		if t.TolerationSeconds != nil && t.GetEffect() != "NoExecute" {
+		if t != nil && t.TolerationSeconds != nil && t.GetEffect() != "NoExecute" {
 			errs = append(errs, field.Invalid(idx.Child("effect"), t.GetEffect(), "effect must be 'NoExecute' when `tolerationSeconds` is set"))
 		}
 	}

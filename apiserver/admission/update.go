@@ -80,7 +80,8 @@ func validateServiceUpdate(s, old *api.ServiceSpec) field.ErrorList {
 	if prev := old.GetClusterIp(); prev != "" && s.GetClusterIp() != prev {
 		errs = append(errs, field.Invalid(specPath.Child("clusterIP"), s.GetClusterIp(), msgImmutable))
 	}
-	if prev := old.GetClusterIps(); len(prev) > 0 {
+	// clusterIPs[0] mirrors clusterIP: report it only when clusterIP is fine.
+	if prev := old.GetClusterIps(); len(prev) > 0 && len(errs) == 0 {
 		now := s.GetClusterIps()
 		if len(now) < len(prev) || now[0] != prev[0] {
 			errs = append(errs, field.Invalid(specPath.Child("clusterIPs").Index(0), firstOrEmpty(now), msgImmutable))
