@@ -60,8 +60,8 @@ func startEtcd(ctx context.Context, cfg Config, log *slog.Logger) (*etcdBackend,
 	ecfg := embed.NewConfig()
 	ecfg.Dir = cfg.DataDir
 	ecfg.Name = "skiff"
-	ecfg.LogLevel = "error"
-	ecfg.Logger = "zap"
+	// etcd's own logs are noise at shutdown; errors reach us through the client.
+	ecfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
 	clientURL, err := url.Parse(cfg.EtcdListenClient)
 	if err != nil || cfg.EtcdListenClient == "" {
 		if clientURL, err = freeLoopbackURL(); err != nil {

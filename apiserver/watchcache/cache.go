@@ -291,7 +291,9 @@ func (c *Cache) waitFor(ctx context.Context, rev int64) error {
 		if !asked {
 			// Make etcd report its revision on our watch even if this
 			// resource did not change.
-			if err := c.cli.RequestProgress(ctx); err != nil {
+			// The request must carry the watch's metadata to reach its
+			// gRPC stream.
+			if err := c.cli.RequestProgress(clientv3.WithRequireLeader(ctx)); err != nil {
 				c.log.Debug("request progress", "err", err)
 			}
 			asked = true
