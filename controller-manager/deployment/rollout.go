@@ -11,6 +11,7 @@ import (
 
 	"github.com/skiff-dev/skiff/controller-manager/controllerutil"
 	"github.com/skiff-dev/skiff/internal/client"
+	"github.com/skiff-dev/skiff/internal/informer"
 	"github.com/skiff-dev/skiff/internal/kinds"
 	"github.com/skiff-dev/skiff/proto/api"
 )
@@ -180,7 +181,7 @@ func (dc *Controller) oldPodsRunning(newRS *api.ReplicaSet, old []*api.ReplicaSe
 		if rs.GetStatus().GetReplicas() > 0 {
 			return true
 		}
-		for _, p := range dc.pods.Lister().ByIndex("ownerUID", rs.GetMetadata().GetUid()) {
+		for _, p := range dc.pods.Lister().ByIndex(informer.IndexOwnerUID, rs.GetMetadata().GetUid()) {
 			if newRS != nil && controllerutil.IsControlledBy(p.GetMetadata(), newRS.GetMetadata().GetUid()) {
 				continue
 			}

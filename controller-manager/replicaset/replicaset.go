@@ -351,7 +351,7 @@ func (rc *Controller) createPods(ctx context.Context, key string, rs *api.Replic
 
 func (rc *Controller) createPod(ctx context.Context, key string, rs *api.ReplicaSet) error {
 	pod := podFromTemplate(rs)
-	_, err := rc.client.Pods().Create(ctx, pod)
+	created, err := rc.client.Pods().Create(ctx, pod)
 	if err != nil {
 		if !outcomeUnknown(err) {
 			// It surely did not happen: no event will lower the record.
@@ -360,6 +360,7 @@ func (rc *Controller) createPod(ctx context.Context, key string, rs *api.Replica
 		rc.recorder.Eventf(rs, controllerutil.EventWarning, "FailedCreate", "Error creating: %v", err)
 		return fmt.Errorf("create pod for replicaset %s: %w", key, err)
 	}
+	rc.recorder.Eventf(rs, controllerutil.EventNormal, "SuccessfulCreate", "Created pod: %s", created.GetMetadata().GetName())
 	return nil
 }
 
