@@ -1,0 +1,341 @@
+package scheduler
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/skiff-dev/skiff/internal/client"
+	"github.com/skiff-dev/skiff/internal/hollownode"
+	"github.com/skiff-dev/skiff/internal/kinds"
+	"github.com/skiff-dev/skiff/internal/testcluster"
+	"github.com/skiff-dev/skiff/proto/api"
+	"github.com/skiff-dev/skiff/scheduler/config"
+	"github.com/skiff-dev/skiff/scheduler/framework"
+	st "github.com/skiff-dev/skiff/scheduler/schedtest"
+)
+
+// recordedEvent is one Eventf call.
+type recordedEvent struct {
+	Key, Type, Reason, Message string
+}
+
+// memRecorder keeps events in memory.
+type memRecorder struct {
+	mu     sync.Mutex
+	events []recordedEvent
+}
+
+func (r *memRecorder) Eventf(obj kinds.Object, eventType, reason, format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, recordedEvent{Key: kinds.Key(obj), Type: eventType, Reason: reason, Message: fmt.Sprintf(format, args...)})
+}
+
+func (r *memRecorder) find(key, reason string) []recordedEvent {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []recordedEvent
+	for _, e := range r.events {
+		if e.Key == key && e.Reason == reason {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func testLogger() *slog.Logger {
+	if os.Getenv("SKIFF_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// startScheduler runs a scheduler against the cluster until the test ends.
+func startScheduler(t testing.TB, c *client.Client, rec EventRecorder, mutate func(*config.Config)) *Scheduler {
+	t.Helper()
+	cfg := config.Default()
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	s, err := New(Options{Config: cfg, Client: c, Recorder: rec, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return s
+}
+
+// startHollowNodes registers hollow nodes sharing one fleet.
+func startHollowNodes(t testing.TB, c *client.Client, capacity map[string]string, names ...string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	fleet := hollownode.NewFleet(ctx, c, hollownode.FleetOptions{Logger: testLogger()})
+	t.Cleanup(func() {
+		cancel()
+		fleet.Close()
+	})
+	for _, name := range names {
+		if _, err := hollownode.Start(ctx, c, name, hollownode.Options{Capacity: capacity, Fleet: fleet}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// registerNode creates a Node object directly (no kubelet behind it).
+func registerNode(t testing.TB, c *client.Client, node *api.Node) {
+	t.Helper()
+	ctx := context.Background()
+	created, err := c.Nodes().Create(ctx, node)
+	if err != nil {
+		t.Fatalf("create node %s: %v", node.Metadata.Name, err)
+	}
+	if !proto.Equal(created.GetStatus(), node.GetStatus()) {
+		upd := proto.Clone(created).(*api.Node)
+		upd.Status = node.Status
+		if _, err := c.Nodes().UpdateStatus(ctx, upd); err != nil {
+			t.Fatalf("post node %s status: %v", node.Metadata.Name, err)
+		}
+	}
+}
+
+func createPod(t testing.TB, c *client.Client, pod *api.Pod) {
+	t.Helper()
+	pod.Metadata.Uid = "" // the apiserver assigns it
+	if _, err := c.Pods().Create(context.Background(), pod); err != nil {
+		t.Fatalf("create pod %s: %v", pod.Metadata.Name, err)
+	}
+}
+
+// eventually polls cond every 50ms until it holds or timeout passes.
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last string
+	for time.Now().Before(deadline) {
+		ok, msg := cond()
+		if ok {
+			return
+		}
+		last = msg
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %v waiting for %s: %s", timeout, what, last)
+}
+
+func listPods(t testing.TB, c *client.Client) []*api.Pod {
+	t.Helper()
+	pods, _, err := c.Pods().List(context.Background(), "default", client.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pods
+}
+
+func getPod(t testing.TB, c *client.Client, name string) *api.Pod {
+	t.Helper()
+	p, err := c.Pods().Get(context.Background(), "default", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func podScheduledCondition(p *api.Pod) *api.Condition {
+	for _, c := range p.GetStatus().GetConditions() {
+		if c.GetType() == ConditionPodScheduled {
+			return c
+		}
+	}
+	return nil
+}
+
+func countByNode(pods []*api.Pod) (map[string]int, int) {
+	byNode := map[string]int{}
+	pending := 0
+	for _, p := range pods {
+		if n := p.GetSpec().GetNodeName(); n != "" {
+			byNode[n]++
+		} else {
+			pending++
+		}
+	}
+	return byNode, pending
+}
+
+func TestReplicasOfOneOwnerSpreadAcrossNodes(t *testing.T) {
+	tc := testcluster.Start(t)
+	startHollowNodes(t, tc.Client, nil, "node-a", "node-b", "node-c")
+	startScheduler(t, tc.Client, &memRecorder{}, nil)
+	for i := 0; i < 9; i++ {
+		createPod(t, tc.Client, st.MakePod(fmt.Sprintf("web-%d", i)).Owner("rs-web").Req("100m", "64Mi").Obj())
+	}
+	eventually(t, 20*time.Second, "9 replicas bound", func() (bool, string) {
+		byNode, pending := countByNode(listPods(t, tc.Client))
+		return pending == 0, fmt.Sprintf("placement %v, %d pending", byNode, pending)
+	})
+	byNode, _ := countByNode(listPods(t, tc.Client))
+	for _, n := range []string{"node-a", "node-b", "node-c"} {
+		if byNode[n] != 3 {
+			t.Errorf("placement %v: want 3 replicas on each node", byNode)
+			break
+		}
+	}
+}
+
+func TestPodThatFitsNowhereIsReportedThenScheduledWhenANodeJoins(t *testing.T) {
+	tc := testcluster.Start(t)
+	small := map[string]string{"cpu": "1", "memory": "4Gi", "pods": "110"}
+	startHollowNodes(t, tc.Client, small, "small-1", "small-2")
+	registerNode(t, tc.Client, st.MakeNode("cordoned").Unschedulable().Obj())
+	rec := &memRecorder{}
+	startScheduler(t, tc.Client, rec, nil)
+
+	createPod(t, tc.Client, st.MakePod("big").Req("2", "1Gi").Obj())
+	want := "0/3 nodes are available: 1 node(s) were unschedulable, 2 Insufficient cpu."
+	eventually(t, 20*time.Second, "PodScheduled=False on the pod", func() (bool, string) {
+		c := podScheduledCondition(getPod(t, tc.Client, "big"))
+		return c.GetStatus() == "False" && c.GetReason() == ReasonUnschedulable && c.GetMessage() == want,
+			fmt.Sprintf("condition %v", c)
+	})
+	if p := getPod(t, tc.Client, "big"); p.GetStatus().GetPhase() != "Pending" || p.GetSpec().GetNodeName() != "" {
+		t.Fatalf("pod phase %q on %q, want Pending and unbound", p.GetStatus().GetPhase(), p.GetSpec().GetNodeName())
+	}
+	evs := rec.find("default/big", ReasonFailedScheduling)
+	if len(evs) == 0 || evs[0].Type != EventTypeWarning || evs[0].Message != want {
+		t.Fatalf("FailedScheduling events %+v, want a Warning with %q", evs, want)
+	}
+
+	startHollowNodes(t, tc.Client, map[string]string{"cpu": "4", "memory": "8Gi", "pods": "110"}, "large")
+	eventually(t, 20*time.Second, "the pod bound to the new node", func() (bool, string) {
+		n := getPod(t, tc.Client, "big").GetSpec().GetNodeName()
+		return n == "large", "on " + n
+	})
+	evs = rec.find("default/big", ReasonScheduled)
+	if len(evs) != 1 || evs[0].Type != EventTypeNormal || evs[0].Message != "Successfully assigned default/big to large" {
+		t.Errorf("Scheduled events %+v", evs)
+	}
+}
+
+func TestPodThatFitsNowhereIsScheduledWhenANodeFreesUp(t *testing.T) {
+	tc := testcluster.Start(t)
+	startHollowNodes(t, tc.Client, map[string]string{"cpu": "2", "memory": "4Gi", "pods": "110"}, "only")
+	startScheduler(t, tc.Client, &memRecorder{}, nil)
+
+	createPod(t, tc.Client, st.MakePod("filler").Req("1500m", "").Obj())
+	eventually(t, 20*time.Second, "filler bound", func() (bool, string) {
+		return getPod(t, tc.Client, "filler").GetSpec().GetNodeName() == "only", ""
+	})
+	createPod(t, tc.Client, st.MakePod("waiting").Req("1", "").Obj())
+	eventually(t, 20*time.Second, "waiting reported unschedulable", func() (bool, string) {
+		c := podScheduledCondition(getPod(t, tc.Client, "waiting"))
+		return c.GetMessage() == "0/1 nodes are available: 1 Insufficient cpu.", fmt.Sprintf("condition %v", c)
+	})
+	grace := int64(0)
+	if _, err := tc.Client.Pods().Delete(context.Background(), "default", "filler", client.DeleteOptions{GracePeriodSeconds: &grace}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "waiting bound once the filler left", func() (bool, string) {
+		n := getPod(t, tc.Client, "waiting").GetSpec().GetNodeName()
+		return n == "only", "on " + n
+	})
+}
+
+func TestCordonedAndNotReadyNodesGetNothing(t *testing.T) {
+	tc := testcluster.Start(t)
+	startHollowNodes(t, tc.Client, nil, "healthy")
+	registerNode(t, tc.Client, st.MakeNode("cordoned").Unschedulable().Obj())
+	registerNode(t, tc.Client, st.MakeNode("not-ready").Ready("False").Obj())
+	registerNode(t, tc.Client, st.MakeNode("unknown").Ready("Unknown").Obj())
+	startScheduler(t, tc.Client, &memRecorder{}, nil)
+	for i := 0; i < 12; i++ {
+		createPod(t, tc.Client, st.MakePod(fmt.Sprintf("p-%d", i)).Owner("rs").Obj())
+	}
+	eventually(t, 20*time.Second, "all pods bound", func() (bool, string) {
+		byNode, pending := countByNode(listPods(t, tc.Client))
+		return pending == 0, fmt.Sprintf("placement %v, %d pending", byNode, pending)
+	})
+	byNode, _ := countByNode(listPods(t, tc.Client))
+	if byNode["healthy"] != 12 {
+		t.Errorf("placement %v: everything belongs on the healthy node", byNode)
+	}
+}
+
+func TestNoNodeOvercommittedWhen500PodsArriveAtOnce(t *testing.T) {
+	tc := testcluster.Start(t)
+	var names []string
+	for i := 0; i < 10; i++ {
+		names = append(names, fmt.Sprintf("node-%02d", i))
+	}
+	// 10 nodes x 4 cpu fit 400 pods of 100m: 100 must stay Pending.
+	startHollowNodes(t, tc.Client, map[string]string{"cpu": "4", "memory": "64Gi", "pods": "110"}, names...)
+	startScheduler(t, tc.Client, &memRecorder{}, nil)
+
+	var g errgroup.Group
+	g.SetLimit(16)
+	for i := 0; i < 500; i++ {
+		g.Go(func() error {
+			pod := st.MakePod(fmt.Sprintf("burst-%03d", i)).Owner(fmt.Sprintf("rs-%d", i%5)).Req("100m", "128Mi").Obj()
+			pod.Metadata.Uid = ""
+			_, err := tc.Client.Pods().Create(context.Background(), pod)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, "400 bound and 100 reported unschedulable", func() (bool, string) {
+		pods := listPods(t, tc.Client)
+		byNode, pending := countByNode(pods)
+		unsched := 0
+		for _, p := range pods {
+			if c := podScheduledCondition(p); p.GetSpec().GetNodeName() == "" && c.GetReason() == ReasonUnschedulable {
+				unsched++
+			}
+		}
+		bound := 500 - pending
+		return bound == 400 && unsched == 100, fmt.Sprintf("%d bound %v, %d pending, %d with the condition", bound, byNode, pending, unsched)
+	})
+	requested := map[string]int64{}
+	for _, p := range listPods(t, tc.Client) {
+		if n := p.GetSpec().GetNodeName(); n != "" {
+			pi, err := framework.NewPodInfo(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			requested[n] += pi.Requests.MilliCPU
+		}
+	}
+	for n, r := range requested {
+		if r > 4000 {
+			t.Errorf("node %s over-committed: %dm cpu requested of 4000m", n, r)
+		}
+	}
+	p := listPods(t, tc.Client)
+	for _, pod := range p {
+		if pod.GetSpec().GetNodeName() == "" {
+			if msg := podScheduledCondition(pod).GetMessage(); !strings.HasPrefix(msg, "0/10 nodes are available: 10 Insufficient cpu.") {
+				t.Errorf("pending pod %s says %q", pod.Metadata.Name, msg)
+			}
+			break
+		}
+	}
+}
