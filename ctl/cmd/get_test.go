@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/skiff-dev/skiff/ctl/printers"
 	"github.com/skiff-dev/skiff/internal/client"
 	"github.com/skiff-dev/skiff/proto/api"
 )
@@ -91,12 +92,16 @@ func TestSeedScenario(t *testing.T) {
 		t.Errorf("get deployments before the controllers ran:\n%s\nwant:\n%s", got, want)
 	}
 	rs, pods := simulateControllers(t, e.client(), d, 2)
+	// Every object is printed 95s after the deployment was made; the
+	// children were made a moment later, so their AGE is what the clock says.
+	now := d.GetMetadata().GetCreationTimestamp().AsTime().Add(95 * time.Second)
+	rsAge := printers.Age(rs.GetMetadata().GetCreationTimestamp(), now)
 
 	if got, want := e.ok("get", "deploy"), "NAME        READY   UP-TO-DATE   AVAILABLE   AGE\nk8s-nginx   2/3     3            2           95s\n"; got != want {
 		t.Errorf("get deploy:\n%s\nwant:\n%s", got, want)
 	}
 	rsName := rs.GetMetadata().GetName()
-	if got, want := e.ok("get", "rs"), "NAME                   DESIRED   CURRENT   READY   AGE\n"+rsName+"   3         3         2       95s\n"; got != want {
+	if got, want := e.ok("get", "rs"), "NAME                   DESIRED   CURRENT   READY   AGE\n"+rsName+"   3         3         2       "+rsAge+"\n"; got != want {
 		t.Errorf("get rs:\n%s\nwant:\n%s", got, want)
 	}
 	var b strings.Builder
@@ -106,7 +111,8 @@ func TestSeedScenario(t *testing.T) {
 		if i < 2 {
 			ready = "1/1"
 		}
-		fmt.Fprintf(&b, "%s   %s     Running   0          95s   %s   <none>   <none>           <none>\n", p.GetMetadata().GetName(), ready, p.GetStatus().GetPodIp())
+		fmt.Fprintf(&b, "%s   %s     Running   0          %s   %s   <none>   <none>           <none>\n", p.GetMetadata().GetName(), ready,
+			printers.Age(p.GetMetadata().GetCreationTimestamp(), now), p.GetStatus().GetPodIp())
 	}
 	if got := e.ok("get", "po", "-o", "wide"); got != b.String() {
 		t.Errorf("get po -o wide:\n%s\nwant:\n%s", got, b.String())
@@ -206,11 +212,11 @@ func TestGetOutputFormats(t *testing.T) {
 func TestGetWatchPrintsChanges(t *testing.T) {
 	e := newEnv(t)
 	e.ok("create", "deployment", "long-named-deployment", "--image", "nginx")
-	out, stop := e.startAsync("get", "deploy", "-w")
-	eventually(t, "the initial list", func() bool { return strings.Contains(out.String(), "long-named-deployment ") })
+	w := e.startAsync("get", "deploy", "-w")
+	eventually(t, "the initial list", func() bool { return strings.Contains(w.out.String(), "long-named-deployment ") })
 	e.ok("create", "deployment", "web", "--image", "nginx")
-	eventually(t, "the new deployment's row", func() bool { return strings.Contains(out.String(), "\nweb ") })
-	r := stop()
+	eventually(t, "the new deployment's row", func() bool { return strings.Contains(w.out.String(), "\nweb ") })
+	r := w.stop()
 	if r.code != 0 {
 		t.Errorf("get -w ended with %d: %s", r.code, r.err)
 	}

@@ -108,27 +108,50 @@ func (e *env) fails(args ...string) string {
 	return r.err
 }
 
-// startAsync runs a long-lived command (get -w, logs -f) until the test
-// stops it; the returned function cancels it and waits for it to end.
-func (e *env) startAsync(args ...string) (out *syncBuffer, stop func() result) {
+// async is a long-lived command (get -w, logs -f, delete --wait) running
+// in the background.
+type async struct {
+	out, errOut syncBuffer
+	cancel      context.CancelFunc
+	done        chan int
+	once        sync.Once
+	res         result
+}
+
+// startAsync starts "ctl args..."; the test's cleanup stops it.
+func (e *env) startAsync(args ...string) *async {
 	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr syncBuffer
-	done := make(chan int, 1)
+	a := &async{cancel: cancel, done: make(chan int, 1)}
 	go func() {
-		done <- Execute(ctx, args, IOStreams{In: strings.NewReader(""), Out: &stdout, ErrOut: &stderr}, e.factory())
+		a.done <- Execute(ctx, args, IOStreams{In: strings.NewReader(""), Out: &a.out, ErrOut: &a.errOut}, e.factory())
 	}()
-	var once sync.Once
-	var res result
-	stop = func() result {
-		once.Do(func() {
-			cancel()
-			code := <-done
-			res = result{out: stdout.String(), err: stderr.String(), code: code}
+	e.t.Cleanup(func() { a.stop() })
+	return a
+}
+
+// wait waits for the command to end by itself.
+func (a *async) wait(t *testing.T) result {
+	t.Helper()
+	select {
+	case code := <-a.done:
+		a.once.Do(func() {
+			a.cancel()
+			a.res = result{out: a.out.String(), err: a.errOut.String(), code: code}
 		})
-		return res
+	case <-time.After(20 * time.Second):
+		t.Fatal("command did not end in 20s")
 	}
-	e.t.Cleanup(func() { stop() })
-	return &stdout, stop
+	return a.res
+}
+
+// stop cancels the command (Ctrl-C) and waits for it to end.
+func (a *async) stop() result {
+	a.once.Do(func() {
+		a.cancel()
+		code := <-a.done
+		a.res = result{out: a.out.String(), err: a.errOut.String(), code: code}
+	})
+	return a.res
 }
 
 // eventually polls cond until it holds or the deadline passes.
