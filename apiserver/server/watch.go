@@ -82,7 +82,7 @@ func (s *Server) Watch(req *api.WatchRequest, stream grpc.ServerStreamingServer[
 			}
 		case <-bookmarks:
 			cur := s.caches[info.Resource].Revision()
-			if cur > lastSent && len(w.Events()) == 0 {
+			if cur >= lastSent && len(w.Events()) == 0 {
 				if err := stream.Send(&api.WatchEvent{Type: api.WatchEvent_BOOKMARK, ResourceVersion: storage.FormatRevision(cur)}); err != nil {
 					return err
 				}
