@@ -70,14 +70,16 @@ type manager struct {
 	*app.Manager
 	events *eventLog
 	cancel context.CancelFunc
-	done   chan error
+	done   chan struct{}
+	err    error
 }
 
 // stop ends the manager as a crash would end its work (the lease, if any,
 // is released by leader election on the way out).
 func (m *manager) stop() error {
 	m.cancel()
-	return <-m.done
+	<-m.done
+	return m.err
 }
 
 func startManager(t *testing.T, c *client.Client, cfg app.Config) *manager {
@@ -88,8 +90,11 @@ func startManager(t *testing.T, c *client.Client, cfg app.Config) *manager {
 		t.Fatalf("app.New: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	mm := &manager{Manager: m, events: events, cancel: cancel, done: make(chan error, 1)}
-	go func() { mm.done <- m.Run(ctx) }()
+	mm := &manager{Manager: m, events: events, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(mm.done)
+		mm.err = m.Run(ctx)
+	}()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -284,3 +289,5 @@ func (e *env) waitDeploymentComplete(name string, replicas int32, timeout time.D
 }
 
 func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
+
+func testclusterStart(t *testing.T) *testcluster.Cluster { return testcluster.Start(t) }

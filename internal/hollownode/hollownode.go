@@ -267,8 +267,8 @@ func (n *Node) register(ctx context.Context, opts Options) error {
 		Status: &api.NodeStatus{
 			Capacity: maps.Clone(capacity), Allocatable: maps.Clone(capacity),
 			Conditions: []*api.Condition{readyCondition(time.Now())},
-			Addresses: []*api.NodeAddress{{Type: "InternalIP", Address: n.IP}, {Type: "Hostname", Address: n.Name}},
-			NodeInfo:  &api.NodeSystemInfo{KubeletVersion: "hollow", OperatingSystem: "linux", Architecture: "amd64", ContainerRuntimeVersion: "hollow://0"},
+			Addresses:  []*api.NodeAddress{{Type: "InternalIP", Address: n.IP}, {Type: "Hostname", Address: n.Name}},
+			NodeInfo:   &api.NodeSystemInfo{KubeletVersion: "hollow", OperatingSystem: "linux", Architecture: "amd64", ContainerRuntimeVersion: "hollow://0"},
 		},
 	}
 	nodes := n.fleet.client.Nodes()
