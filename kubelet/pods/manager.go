@@ -1,0 +1,302 @@
+// Package pods runs the pods bound to this node: one worker goroutine per
+// pod makes containerd and the pod network match the pod's spec, restarts
+// containers under the restartPolicy with back-off, runs probes, reports
+// status to the apiserver when it changes, and on deletion stops the
+// containers gracefully, tears the sandbox down and removes the pod object.
+//
+// Every sync is level-based: it reads what containerd runs (labels carry the
+// pod uid, container name and restart count) and acts on the difference, so
+// a restarted kubelet adopts running pods instead of restarting them. It
+// must never keep state that containerd cannot give back, beyond back-off
+// timers and probe verdicts that are fine to lose.
+package pods
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/skiff-dev/skiff/internal/client"
+	"github.com/skiff-dev/skiff/kubelet/cni"
+	"github.com/skiff-dev/skiff/kubelet/probe"
+	"github.com/skiff-dev/skiff/kubelet/runtime"
+	"github.com/skiff-dev/skiff/kubelet/status"
+	"github.com/skiff-dev/skiff/proto/api"
+)
+
+// PodAPI is what the workers need from the apiserver: it is satisfied by
+// client.For[*api.Pod].
+type PodAPI interface {
+	Get(ctx context.Context, namespace, name string) (*api.Pod, error)
+	UpdateStatus(ctx context.Context, pod *api.Pod) (*api.Pod, error)
+	Delete(ctx context.Context, namespace, name string, opts client.DeleteOptions) (*api.Pod, error)
+}
+
+// Config configures the pod workers.
+type Config struct {
+	NodeName string
+	// NodeIP is the pods' status.hostIP.
+	NodeIP string
+	// RootDir holds pods/<uid>/ with logs, hosts and resolv.conf.
+	RootDir string
+	// ClusterDNS is the nameserver of ClusterFirst pods; empty uses the
+	// node's resolv.conf.
+	ClusterDNS    string
+	ClusterDomain string
+	// Backoff applies to container restarts and image pulls.
+	Backoff status.Backoff
+	// RelistPeriod is how often containerd is compared with what the
+	// workers last saw, to notice exits (the PLEG of Kubernetes).
+	RelistPeriod time.Duration
+	// OrphanGracePeriod is the grace period for pods found running that
+	// the apiserver no longer has.
+	OrphanGracePeriod time.Duration
+	Logger            *slog.Logger
+}
+
+// Manager owns the pod workers.
+type Manager struct {
+	cfg    Config
+	rt     *runtime.Runtime
+	net    *cni.Network
+	api    PodAPI
+	prober *probe.Prober
+	log    *slog.Logger
+
+	mu      sync.Mutex
+	workers map[string]*worker // by pod uid
+	ctx     context.Context    // set by Run; workers live under it
+	wg      sync.WaitGroup
+	started chan struct{}
+}
+
+// NewManager makes a manager; call Run to start it.
+func NewManager(cfg Config, rt *runtime.Runtime, network *cni.Network, podAPI PodAPI) *Manager {
+	if cfg.Backoff == (status.Backoff{}) {
+		cfg.Backoff = status.DefaultBackoff()
+	}
+	if cfg.RelistPeriod == 0 {
+		cfg.RelistPeriod = time.Second
+	}
+	if cfg.OrphanGracePeriod == 0 {
+		cfg.OrphanGracePeriod = 2 * time.Second
+	}
+	if cfg.ClusterDomain == "" {
+		cfg.ClusterDomain = "cluster.local"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	m := &Manager{
+		cfg: cfg, rt: rt, net: network, api: podAPI, log: cfg.Logger,
+		workers: map[string]*worker{}, started: make(chan struct{}),
+	}
+	m.prober = &probe.Prober{
+		Exec: func(ctx context.Context, id string, cmd []string, out io.Writer) (int, error) {
+			return rt.Exec(ctx, id, runtime.ExecOptions{Command: cmd, Stdout: out, Stderr: out})
+		},
+		HTTP: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+	}
+	return m
+}
+
+// Run relists containerd every RelistPeriod, waking the workers of pods
+// whose containers changed, until ctx ends; then it waits for the workers.
+// Stopping the kubelet never stops containers.
+func (m *Manager) Run(ctx context.Context) error {
+	m.mu.Lock()
+	m.ctx = ctx
+	m.mu.Unlock()
+	close(m.started)
+	defer m.wg.Wait()
+	seen := map[string]string{}
+	t := time.NewTicker(m.cfg.RelistPeriod)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		ctrs, err := m.rt.Containers(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				m.log.Warn("relist containers", "err", err)
+			}
+			continue
+		}
+		now := map[string]string{}
+		for _, c := range ctrs {
+			now[c.Pod.UID] += fmt.Sprintf("%s:%s:%d;", c.ID, c.Status, c.ExitCode)
+		}
+		for uid, fp := range now {
+			if seen[uid] != fp {
+				m.wake(uid)
+			}
+		}
+		for uid := range seen {
+			if _, ok := now[uid]; !ok {
+				m.wake(uid)
+			}
+		}
+		seen = now
+	}
+}
+
+func (m *Manager) wake(uid string) {
+	m.mu.Lock()
+	w := m.workers[uid]
+	m.mu.Unlock()
+	if w != nil {
+		w.poke()
+	}
+}
+
+// UpdatePod hands the latest version of a pod bound to this node to its
+// worker, starting one when needed.
+func (m *Manager) UpdatePod(pod *api.Pod) {
+	if pod.GetSpec().GetNodeName() != m.cfg.NodeName {
+		return
+	}
+	m.startOrUpdate(pod.GetMetadata().GetUid(), pod, false)
+}
+
+// DeletePod tells the worker the pod is gone from the apiserver: its
+// containers are stopped and everything removed.
+func (m *Manager) DeletePod(pod *api.Pod) {
+	m.startOrUpdate(pod.GetMetadata().GetUid(), pod, true)
+}
+
+func (m *Manager) startOrUpdate(uid string, pod *api.Pod, gone bool) {
+	<-m.started
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.ctx.Err() != nil {
+		return
+	}
+	w, ok := m.workers[uid]
+	if !ok {
+		w = newWorker(m, uid)
+		m.workers[uid] = w
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			w.run(m.ctx)
+		}()
+	}
+	w.update(pod, gone)
+}
+
+func (m *Manager) workerDone(uid string, w *worker) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.workers[uid] == w {
+		delete(m.workers, uid)
+	}
+}
+
+// CleanupOrphans finds pods that containerd runs but the apiserver no
+// longer has (deleted while the kubelet was down) and removes them. exists
+// reports whether a pod uid is known to the apiserver; call it only once
+// the pod cache is synced.
+func (m *Manager) CleanupOrphans(ctx context.Context, exists func(uid string) bool) error {
+	sbs, err := m.rt.Sandboxes(ctx)
+	if err != nil {
+		return err
+	}
+	ctrs, err := m.rt.Containers(ctx)
+	if err != nil {
+		return err
+	}
+	refs := map[string]runtime.PodRef{}
+	for _, sb := range sbs {
+		refs[sb.Pod.UID] = sb.Pod
+	}
+	for _, c := range ctrs {
+		refs[c.Pod.UID] = c.Pod
+	}
+	for uid, ref := range refs {
+		m.mu.Lock()
+		_, running := m.workers[uid]
+		m.mu.Unlock()
+		if running || exists(uid) {
+			continue
+		}
+		m.log.Info("cleaning up orphaned pod", "pod", ref.Namespace+"/"+ref.Name, "uid", uid)
+		m.DeletePod(&api.Pod{Metadata: &api.ObjectMeta{Uid: uid, Namespace: ref.Namespace, Name: ref.Name}})
+	}
+	return nil
+}
+
+// Workers lists the uids of the pods with a worker, sorted.
+func (m *Manager) Workers() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]string, 0, len(m.workers))
+	for uid := range m.workers {
+		out = append(out, uid)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// PodDir is where a pod's files live on the node.
+func (m *Manager) PodDir(uid string) string { return filepath.Join(m.cfg.RootDir, "pods", uid) }
+
+// LogPath is the log file of one run of a container.
+func (m *Manager) LogPath(uid, container string, restart int) string {
+	return filepath.Join(m.PodDir(uid), container, fmt.Sprintf("%d.log", restart))
+}
+
+// FindContainer returns the current run (previous false) or the one before
+// (previous true) of a pod's container, for exec and logs. An empty
+// container name means the pod's only container.
+func (m *Manager) FindContainer(ctx context.Context, namespace, pod, container string, previous bool) (*runtime.Container, error) {
+	ctrs, err := m.rt.Containers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var runs []*runtime.Container
+	names := map[string]bool{}
+	for _, c := range ctrs {
+		if c.Pod.Namespace == namespace && c.Pod.Name == pod {
+			names[c.Name] = true
+			if container == "" || c.Name == container {
+				runs = append(runs, c)
+			}
+		}
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("pod %s/%s: %w", namespace, pod, ErrNoContainers)
+	}
+	if container == "" && len(names) > 1 {
+		var list []string
+		for n := range names {
+			list = append(list, n)
+		}
+		sort.Strings(list)
+		return nil, fmt.Errorf("pod %s/%s has containers [%s]: %w", namespace, pod, strings.Join(list, " "), ErrContainerNameRequired)
+	}
+	if len(runs) == 0 {
+		return nil, fmt.Errorf("container %s in pod %s/%s: %w", container, namespace, pod, ErrNoContainers)
+	}
+	// Containers are sorted by restart count; a pod recreated under the
+	// same name has a newer uid, so prefer the newest sandbox's runs.
+	cur := runs[len(runs)-1]
+	if !previous {
+		return cur, nil
+	}
+	for i := len(runs) - 2; i >= 0; i-- {
+		if runs[i].Pod.UID == cur.Pod.UID && runs[i].Name == cur.Name {
+			return runs[i], nil
+		}
+	}
+	return nil, fmt.Errorf("previous terminated container %q in pod %s/%s: %w", cur.Name, namespace, pod, ErrNoContainers)
+}

@@ -1,0 +1,437 @@
+package pods
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/skiff-dev/skiff/internal/client"
+	"github.com/skiff-dev/skiff/kubelet/cni"
+	"github.com/skiff-dev/skiff/kubelet/probe"
+	"github.com/skiff-dev/skiff/kubelet/runtime"
+	"github.com/skiff-dev/skiff/kubelet/status"
+	"github.com/skiff-dev/skiff/proto/api"
+)
+
+// retryPeriod is how soon a failed sync is tried again.
+const retryPeriod = time.Second
+
+// worker runs one pod. Only its goroutine touches the fields below mu's
+// group; update and poke may be called from anywhere.
+type worker struct {
+	m   *Manager
+	uid string
+	log *slog.Logger
+
+	mu    sync.Mutex
+	pod   *api.Pod
+	gone  bool
+	wakeC chan struct{}
+
+	// Owned by the worker goroutine.
+	pulls  map[string]*pullState // by container name
+	starts map[string]*pullState // create failures, by container name
+	probes map[string]*probeRun  // by container id + kind
+	// verdicts hold probe results by container id + kind.
+	verdictMu sync.Mutex
+	verdicts  map[string]bool
+	startTime time.Time
+}
+
+type pullState struct {
+	failures int
+	next     time.Time
+	message  string
+}
+
+type probeRun struct {
+	containerID string
+	cancel      context.CancelFunc
+	done        chan struct{}
+}
+
+func newWorker(m *Manager, uid string) *worker {
+	return &worker{
+		m: m, uid: uid, log: m.log.With("uid", uid),
+		wakeC: make(chan struct{}, 1), pulls: map[string]*pullState{}, starts: map[string]*pullState{},
+		probes: map[string]*probeRun{}, verdicts: map[string]bool{},
+	}
+}
+
+// update stores a newer version of the pod and wakes the worker. Versions
+// older than the one held (a status write races the informer) are ignored.
+func (w *worker) update(pod *api.Pod, gone bool) {
+	w.mu.Lock()
+	if w.pod == nil || gone || newer(pod, w.pod) {
+		w.pod = pod
+	}
+	w.gone = w.gone || gone
+	w.mu.Unlock()
+	w.poke()
+}
+
+func newer(a, b *api.Pod) bool {
+	ra, _ := client.ParseResourceVersion(a.GetMetadata().GetResourceVersion())
+	rb, _ := client.ParseResourceVersion(b.GetMetadata().GetResourceVersion())
+	return ra >= rb
+}
+
+func (w *worker) poke() {
+	select {
+	case w.wakeC <- struct{}{}:
+	default:
+	}
+}
+
+func (w *worker) snapshot() (*api.Pod, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.pod, w.gone
+}
+
+func (w *worker) run(ctx context.Context) {
+	defer w.stopProbes(nil)
+	for {
+		pod, gone := w.snapshot()
+		w.log = w.m.log.With("pod", pod.GetMetadata().GetNamespace()+"/"+pod.GetMetadata().GetName(), "uid", w.uid)
+		var (
+			done    bool
+			retryAt time.Time
+			err     error
+		)
+		if gone || pod.GetMetadata().GetDeletionTimestamp() != nil {
+			err = w.terminate(ctx, pod, gone)
+			done = err == nil
+		} else {
+			retryAt, err = w.sync(ctx, pod)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			w.log.Warn("pod sync failed", "err", err)
+			retryAt = time.Now().Add(retryPeriod)
+		}
+		if done {
+			w.m.workerDone(w.uid, w)
+			return
+		}
+		var (
+			timer <-chan time.Time
+			t     *time.Timer
+		)
+		if !retryAt.IsZero() {
+			t = time.NewTimer(time.Until(retryAt))
+			timer = t.C
+		}
+		select {
+		case <-ctx.Done():
+		case <-w.wakeC:
+		case <-timer:
+		}
+		if t != nil {
+			t.Stop()
+		}
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// sync makes containerd match the pod and reports its status. It returns
+// when it wants to run again (a back-off ending), zero for "on change".
+func (w *worker) sync(ctx context.Context, pod *api.Pod) (time.Time, error) {
+	now := time.Now()
+	if w.startTime.IsZero() {
+		w.startTime = now
+		if st := pod.GetStatus().GetStartTime(); st != nil {
+			w.startTime = st.AsTime()
+		}
+	}
+	sb, err := w.sandbox(ctx)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if sb == nil || sb.IP == "" {
+		// Say ContainerCreating before the network and pulls take time.
+		if err := w.writeStatus(ctx, pod, w.compute(pod, nil, "", now)); err != nil {
+			w.log.Warn("write status", "err", err)
+		}
+		if sb, err = w.createSandbox(ctx, pod, sb); err != nil {
+			return time.Time{}, err
+		}
+	}
+	runs, err := w.containers(ctx)
+	if err != nil {
+		return time.Time{}, err
+	}
+	var retryAt time.Time
+	later := func(t time.Time) {
+		if retryAt.IsZero() || t.Before(retryAt) {
+			retryAt = t
+		}
+	}
+	waiting := map[string]*status.Waiting{}
+	running := map[string]bool{}
+	for _, c := range pod.GetSpec().GetContainers() {
+		cur, _ := latest(runs[c.GetName()])
+		switch {
+		case cur == nil:
+			if wt, at := w.start(ctx, pod, sb, c, 0); wt != nil {
+				waiting[c.GetName()] = wt
+				later(at)
+			}
+		case cur.Status == runtime.StatusCreated || cur.Status == runtime.StatusUnknown:
+			// A create that never started (a crash in between): redo it.
+			if err := w.m.rt.RemoveContainer(ctx, cur.ID); err != nil {
+				return time.Time{}, err
+			}
+			if wt, at := w.start(ctx, pod, sb, c, cur.RestartCount); wt != nil {
+				waiting[c.GetName()] = wt
+				later(at)
+			}
+		case cur.Status == runtime.StatusRunning:
+			running[cur.ID] = true
+			w.ensureProbes(ctx, pod, sb, c, cur)
+			if ok, known := w.verdict(cur.ID, probe.Liveness); known && !ok {
+				w.log.Info("liveness probe failed, restarting container", "container", c.GetName())
+				if err := w.m.rt.StopContainer(ctx, cur.ID, gracePeriod(pod)); err != nil {
+					return time.Time{}, err
+				}
+				w.forget(cur.ID)
+				later(time.Now())
+			}
+		case cur.Status == runtime.StatusExited && status.ShouldRestart(pod.GetSpec().GetRestartPolicy(), cur.ExitCode):
+			delay := w.m.cfg.Backoff.RestartDelay(cur.RestartCount, cur.FinishedAt.Sub(cur.StartedAt))
+			if at := cur.FinishedAt.Add(delay); now.Before(at) {
+				waiting[c.GetName()] = &status.Waiting{Reason: status.ReasonCrashLoopBackOff,
+					Message: fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)", delay, c.GetName(),
+						pod.GetMetadata().GetName(), pod.GetMetadata().GetNamespace(), w.uid)}
+				later(at)
+				continue
+			}
+			if wt, at := w.start(ctx, pod, sb, c, cur.RestartCount+1); wt != nil {
+				waiting[c.GetName()] = wt
+				later(at)
+			}
+			w.pruneRuns(ctx, runs[c.GetName()], cur.RestartCount)
+		}
+	}
+	w.stopProbes(running)
+	if runs, err = w.containers(ctx); err != nil {
+		return time.Time{}, err
+	}
+	st := w.computeWith(pod, runs, waiting, sb.IP, now)
+	if err := w.writeStatus(ctx, pod, st); err != nil {
+		return time.Time{}, err
+	}
+	return retryAt, nil
+}
+
+// start pulls the image and starts run restart of container c. It returns
+// a waiting state and a retry time when it cannot.
+func (w *worker) start(ctx context.Context, pod *api.Pod, sb *runtime.Sandbox, c *api.Container, restart int) (*status.Waiting, time.Time) {
+	name := c.GetName()
+	if ps := w.pulls[name]; ps != nil && time.Now().Before(ps.next) {
+		return &status.Waiting{Reason: status.ReasonImagePullBackOff, Message: fmt.Sprintf("Back-off pulling image %q: %s", c.GetImage(), ps.message)}, ps.next
+	}
+	img, err := w.m.rt.EnsureImage(ctx, c.GetImage(), pullPolicy(c))
+	if err != nil {
+		ps := w.pulls[name]
+		if ps == nil {
+			ps = &pullState{}
+			w.pulls[name] = ps
+		}
+		ps.failures++
+		ps.message = err.Error()
+		ps.next = time.Now().Add(w.m.cfg.Backoff.Delay(ps.failures))
+		w.log.Warn("image pull failed", "container", name, "image", c.GetImage(), "err", err)
+		reason := status.ReasonErrImagePull
+		if errors.Is(err, runtime.ErrImageNeverPull) {
+			reason = status.ReasonErrImageNeverPull
+		}
+		return &status.Waiting{Reason: reason, Message: err.Error()}, ps.next
+	}
+	delete(w.pulls, name)
+	if ss := w.starts[name]; ss != nil && time.Now().Before(ss.next) {
+		return &status.Waiting{Reason: status.ReasonCreateContainerError, Message: ss.message}, ss.next
+	}
+	spec, err := w.containerSpec(pod, sb, c, img, restart)
+	if err == nil {
+		_, err = w.m.rt.CreateContainer(ctx, spec)
+	}
+	if err != nil {
+		ss := w.starts[name]
+		if ss == nil {
+			ss = &pullState{}
+			w.starts[name] = ss
+		}
+		ss.failures++
+		ss.message = err.Error()
+		ss.next = time.Now().Add(w.m.cfg.Backoff.Delay(ss.failures))
+		w.log.Warn("start container failed", "container", name, "err", err)
+		// Leave nothing half made behind: the next try starts clean.
+		if rerr := w.m.rt.RemoveContainer(ctx, runtime.ContainerID(w.uid, name, restart)); rerr != nil {
+			w.log.Warn("remove failed container", "container", name, "err", rerr)
+		}
+		return &status.Waiting{Reason: status.ReasonCreateContainerError, Message: err.Error()}, ss.next
+	}
+	delete(w.starts, name)
+	w.log.Info("started container", "container", name, "restartCount", restart)
+	return nil, time.Time{}
+}
+
+func pullPolicy(c *api.Container) string {
+	if p := c.GetImagePullPolicy(); p != "" {
+		return p
+	}
+	ref, err := runtime.NormalizeImage(c.GetImage())
+	if err == nil && len(ref) > 7 && ref[len(ref)-7:] == ":latest" {
+		return runtime.PullAlways
+	}
+	return runtime.PullIfNotPresent
+}
+
+// pruneRuns removes the runs of a container older than the one before
+// current: the previous run stays for `logs --previous` and lastState.
+func (w *worker) pruneRuns(ctx context.Context, runs []*runtime.Container, current int) {
+	for _, r := range runs {
+		if r.RestartCount < current {
+			if err := w.m.rt.RemoveContainer(ctx, r.ID); err != nil {
+				w.log.Warn("remove old container", "container", r.Name, "restartCount", r.RestartCount, "err", err)
+			}
+			_ = os.Remove(r.LogPath)
+		}
+	}
+}
+
+// latest returns the current run and the one before it.
+func latest(runs []*runtime.Container) (cur, prev *runtime.Container) {
+	if n := len(runs); n > 0 {
+		cur = runs[n-1]
+		if n > 1 {
+			prev = runs[n-2]
+		}
+	}
+	return cur, prev
+}
+
+// containers groups the pod's container runs by name, oldest first.
+func (w *worker) containers(ctx context.Context) (map[string][]*runtime.Container, error) {
+	all, err := w.m.rt.Containers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]*runtime.Container{}
+	for _, c := range all {
+		if c.Pod.UID == w.uid {
+			out[c.Name] = append(out[c.Name], c)
+		}
+	}
+	return out, nil
+}
+
+func (w *worker) compute(pod *api.Pod, runs map[string][]*runtime.Container, podIP string, now time.Time) *api.PodStatus {
+	return w.computeWith(pod, runs, nil, podIP, now)
+}
+
+func (w *worker) computeWith(pod *api.Pod, runs map[string][]*runtime.Container, waiting map[string]*status.Waiting, podIP string, now time.Time) *api.PodStatus {
+	in := status.Input{Pod: pod, HostIP: w.m.cfg.NodeIP, PodIP: podIP, StartTime: w.startTime, Now: now}
+	for _, c := range pod.GetSpec().GetContainers() {
+		cur, prev := latest(runs[c.GetName()])
+		sc := status.Container{Spec: c, Current: cur, Previous: prev, Waiting: waiting[c.GetName()], Ready: true}
+		if cur != nil && c.GetReadinessProbe() != nil {
+			sc.Ready, _ = w.verdict(cur.ID, probe.Readiness)
+		}
+		in.Containers = append(in.Containers, sc)
+	}
+	return status.Compute(in)
+}
+
+// writeStatus stores st as the pod's status unless it already is,
+// retrying on conflicts with a fresh read.
+func (w *worker) writeStatus(ctx context.Context, pod *api.Pod, st *api.PodStatus) error {
+	if proto.Equal(pod.GetStatus(), st) {
+		return nil
+	}
+	for attempt := 0; ; attempt++ {
+		p := proto.Clone(pod).(*api.Pod)
+		p.Status = st
+		out, err := w.m.api.UpdateStatus(ctx, p)
+		if err == nil {
+			w.update(out, false)
+			return nil
+		}
+		if client.IsNotFound(err) {
+			return nil // deleted: the informer tells the worker soon
+		}
+		if !client.IsConflict(err) || attempt >= 3 {
+			return fmt.Errorf("update status: %w", err)
+		}
+		fresh, gerr := w.m.api.Get(ctx, pod.GetMetadata().GetNamespace(), pod.GetMetadata().GetName())
+		if gerr != nil {
+			return fmt.Errorf("update status: re-read: %w", gerr)
+		}
+		if fresh.GetMetadata().GetUid() != w.uid {
+			return nil
+		}
+		w.update(fresh, false)
+		pod = fresh
+		if proto.Equal(pod.GetStatus(), st) {
+			return nil
+		}
+	}
+}
+
+func gracePeriod(pod *api.Pod) time.Duration {
+	if g := pod.GetMetadata().DeletionGracePeriodSeconds; g != nil {
+		return time.Duration(*g) * time.Second
+	}
+	if g := pod.GetSpec().TerminationGracePeriodSeconds; g != nil {
+		return time.Duration(*g) * time.Second
+	}
+	return 30 * time.Second
+}
+
+func (w *worker) hostPorts(pod *api.Pod) []cni.PortMapping {
+	var out []cni.PortMapping
+	for _, c := range pod.GetSpec().GetContainers() {
+		for _, p := range c.GetPorts() {
+			if p.GetHostPort() > 0 {
+				proto := "tcp"
+				if p.GetProtocol() == "UDP" {
+					proto = "udp"
+				}
+				out = append(out, cni.PortMapping{HostPort: p.GetHostPort(), ContainerPort: p.GetContainerPort(), Protocol: proto, HostIP: p.GetHostIp()})
+			}
+		}
+	}
+	return out
+}
+
+// limits reads resources.limits: memory in bytes, cpu in millicores.
+func limits(c *api.Container) (memory, cpuMilli int64, err error) {
+	l := c.GetResources().GetLimits()
+	if v, ok := l["memory"]; ok {
+		q, err := resource.ParseQuantity(v)
+		if err != nil {
+			return 0, 0, fmt.Errorf("container %s: resources.limits.memory %q: %w", c.GetName(), v, err)
+		}
+		memory = q.Value()
+	}
+	if v, ok := l["cpu"]; ok {
+		q, err := resource.ParseQuantity(v)
+		if err != nil {
+			return 0, 0, fmt.Errorf("container %s: resources.limits.cpu %q: %w", c.GetName(), v, err)
+		}
+		cpuMilli = q.MilliValue()
+	}
+	return memory, cpuMilli, nil
+}
