@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"github.com/skiff-dev/skiff/internal/client"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/skiff-dev/skiff/internal/kinds"
@@ -47,3 +48,5 @@ func validObjects(name string) []kinds.Object {
 		&api.RoleBinding{Metadata: meta(name, ""), Subjects: []*api.Subject{{Kind: "User", Name: "alice"}}, RoleRef: &api.RoleRef{Name: "view"}},
 	}
 }
+
+func clientListAll() client.ListOptions { return client.ListOptions{} }
