@@ -1,0 +1,269 @@
+// Package app assembles the kubelet: containerd runtime, image preload,
+// node registration and lease, pod network, pod workers fed by an informer
+// on the pods bound to this node, orphan clean-up, and the exec/logs
+// server. kubelet/main.go fills Config from flags and calls Run; tests start
+// it in-process the same way.
+//
+// It must never parse flags or exit the process.
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc/credentials"
+
+	"github.com/skiff-dev/skiff/internal/client"
+	"github.com/skiff-dev/skiff/internal/informer"
+	"github.com/skiff-dev/skiff/internal/version"
+	"github.com/skiff-dev/skiff/kubelet/cni"
+	"github.com/skiff-dev/skiff/kubelet/nodestatus"
+	"github.com/skiff-dev/skiff/kubelet/pods"
+	"github.com/skiff-dev/skiff/kubelet/runtime"
+	"github.com/skiff-dev/skiff/kubelet/server"
+	"github.com/skiff-dev/skiff/kubelet/status"
+	"github.com/skiff-dev/skiff/proto/api"
+)
+
+// Config is the kubelet's configuration; Defaults gives the flag defaults.
+type Config struct {
+	NodeName          string
+	NodeIP            string // empty: the default route's interface address
+	ContainerdAddress string
+	// ContainerdNamespace isolates the kubelet's containers.
+	ContainerdNamespace string
+	RootDir             string
+	CNIBinDir           string
+	CNIConfDir          string
+	// NetworkName names the CNI network; one per node.
+	NetworkName string
+	Bridge      string
+	// PodCIDR overrides the node's spec.podCIDR (standalone use).
+	PodCIDR       string
+	ClusterDNS    string
+	ClusterDomain string
+	SyncFrequency time.Duration
+	// ImagePreloadDir holds image tarballs imported at start.
+	ImagePreloadDir    string
+	InsecureRegistries []string
+	// Port serves exec and logs on Address (all interfaces when empty).
+	Port    int
+	Address string
+	// Listener, when set, is used instead of listening on Address:Port
+	// (tests pass one on 127.0.0.1:0); Port must then be its port.
+	Listener net.Listener
+	// TLS, when set, secures the exec/logs server.
+	TLS *tls.Config
+	// CPU overrides the cpu capacity; 0 counts the CPUs.
+	CPU int
+	// Backoff is the restart and image pull back-off.
+	Backoff status.Backoff
+	// NodeStatusPeriod is how often the node status is written.
+	NodeStatusPeriod time.Duration
+	Logger           *slog.Logger
+}
+
+// Defaults are the kubelet's defaults, as its flags show them.
+func Defaults() Config {
+	host, _ := os.Hostname()
+	return Config{
+		NodeName:            host,
+		ContainerdAddress:   "/run/containerd/containerd.sock",
+		ContainerdNamespace: runtime.DefaultNamespace,
+		RootDir:             "/var/lib/skiff/kubelet",
+		CNIBinDir:           "/usr/lib/cni",
+		CNIConfDir:          "/etc/skiff/cni/net.d",
+		NetworkName:         "skiff",
+		Bridge:              "skiff0",
+		ClusterDomain:       "cluster.local",
+		SyncFrequency:       20 * time.Second,
+		Port:                10250,
+		Backoff:             status.DefaultBackoff(),
+		NodeStatusPeriod:    10 * time.Second,
+	}
+}
+
+// Kubelet is a running kubelet.
+type Kubelet struct {
+	cfg      Config
+	c        *client.Client
+	log      *slog.Logger
+	informer *informer.Informer[*api.Pod]
+}
+
+// New checks the configuration.
+func New(cfg Config, c *client.Client) (*Kubelet, error) {
+	if cfg.NodeName == "" {
+		return nil, errors.New("--node-name is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.SyncFrequency <= 0 {
+		return nil, fmt.Errorf("--sync-frequency %v: must be positive", cfg.SyncFrequency)
+	}
+	k := &Kubelet{cfg: cfg, c: c, log: cfg.Logger.With("node", cfg.NodeName)}
+	k.informer = informer.New(c.Pods(), informer.Options{
+		FieldSelector: "spec.nodeName=" + cfg.NodeName,
+		ResyncPeriod:  cfg.SyncFrequency,
+		Logger:        k.log,
+	})
+	return k, nil
+}
+
+// Ready is nil once the kubelet has synced the pods bound to it.
+func (k *Kubelet) Ready() error {
+	if !k.informer.HasSynced() {
+		return errors.New("pods not synced yet")
+	}
+	return nil
+}
+
+// Run runs the kubelet until ctx ends. Containers keep running after it
+// returns.
+func (k *Kubelet) Run(ctx context.Context) error {
+	cfg := k.cfg
+	rt, err := runtime.New(runtime.Config{
+		Address: cfg.ContainerdAddress, Namespace: cfg.ContainerdNamespace,
+		InsecureRegistries: cfg.InsecureRegistries, StateDir: filepath.Join(cfg.RootDir, "fifo"), Logger: k.log,
+	})
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	if cfg.ImagePreloadDir != "" {
+		if _, err := rt.ImportDir(ctx, cfg.ImagePreloadDir); err != nil {
+			return err
+		}
+	}
+	nodeIP := cfg.NodeIP
+	if nodeIP == "" {
+		if nodeIP, err = nodestatus.DefaultRouteIP(); err != nil {
+			return err
+		}
+	}
+	lis := cfg.Listener
+	if lis == nil {
+		if lis, err = net.Listen("tcp", net.JoinHostPort(cfg.Address, strconv.Itoa(cfg.Port))); err != nil {
+			return fmt.Errorf("listen on --port: %w", err)
+		}
+	}
+	defer lis.Close()
+
+	reg := nodestatus.New(nodestatus.Config{
+		NodeName: cfg.NodeName, NodeIP: nodeIP, CPU: cfg.CPU, KubeletPort: int32(cfg.Port),
+		KubeletVersion: version.GitVersion, RuntimeVersion: rt.Version, Images: images(rt),
+		Ready: k.Ready, StatusPeriod: cfg.NodeStatusPeriod, Logger: k.log,
+	}, k.c)
+	if err := retry(ctx, k.log, "register node", func() error { _, err := reg.Register(ctx); return err }); err != nil {
+		return err
+	}
+	podCIDR := cfg.PodCIDR
+	if podCIDR == "" {
+		if podCIDR, err = reg.WaitForPodCIDR(ctx); err != nil {
+			return err
+		}
+	}
+	network, err := cni.New(cni.Config{
+		NetworkName: cfg.NetworkName, Bridge: cfg.Bridge, PodCIDR: podCIDR,
+		PluginDirs: []string{cfg.CNIBinDir}, ConfDir: cfg.CNIConfDir,
+		DataDir: filepath.Join(cfg.RootDir, "cni", "networks"), NetNSDir: filepath.Join(cfg.RootDir, "netns"),
+	})
+	if err != nil {
+		return err
+	}
+	k.log.Info("pod network configured", "podCIDR", podCIDR, "bridge", cfg.Bridge)
+
+	mgr := pods.NewManager(pods.Config{
+		NodeName: cfg.NodeName, NodeIP: nodeIP, RootDir: cfg.RootDir,
+		ClusterDNS: cfg.ClusterDNS, ClusterDomain: cfg.ClusterDomain, Backoff: cfg.Backoff, Logger: k.log,
+	}, rt, network, k.c.Pods())
+	k.informer.AddEventHandler(informer.Handler[*api.Pod]{
+		OnAdd:    mgr.UpdatePod,
+		OnUpdate: func(_, pod *api.Pod) { mgr.UpdatePod(pod) },
+		OnDelete: mgr.DeletePod,
+	})
+	srv := server.New(mgr, rt, k.log)
+	var creds credentials.TransportCredentials
+	if cfg.TLS != nil {
+		creds = credentials.NewTLS(cfg.TLS)
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return mgr.Run(gctx) })
+	g.Go(func() error { k.informer.Run(gctx); return nil })
+	g.Go(func() error { reg.Run(gctx); return nil })
+	g.Go(func() error { return srv.Serve(gctx, lis, creds) })
+	g.Go(func() error { return k.housekeeping(gctx, mgr) })
+	err = g.Wait()
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// housekeeping removes pods containerd runs that the apiserver no longer
+// has, once the pod cache is synced and then every sync period.
+func (k *Kubelet) housekeeping(ctx context.Context, mgr *pods.Manager) error {
+	if !k.informer.WaitForSync(ctx) {
+		return nil
+	}
+	t := time.NewTicker(k.cfg.SyncFrequency)
+	defer t.Stop()
+	for {
+		known := map[string]bool{}
+		for _, p := range k.informer.Lister().List(nil) {
+			known[p.GetMetadata().GetUid()] = true
+		}
+		if err := mgr.CleanupOrphans(ctx, func(uid string) bool { return known[uid] }); err != nil && ctx.Err() == nil {
+			k.log.Warn("orphan clean-up", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func images(rt *runtime.Runtime) func(context.Context) ([]*api.ContainerImage, error) {
+	return func(ctx context.Context) ([]*api.ContainerImage, error) {
+		imgs, err := rt.Images(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]*api.ContainerImage, 0, len(imgs))
+		for _, i := range imgs {
+			out = append(out, &api.ContainerImage{Names: i.Names, SizeBytes: i.Size})
+		}
+		return out, nil
+	}
+}
+
+// retry runs fn until it succeeds or ctx ends, waiting up to 10s between
+// tries.
+func retry(ctx context.Context, log *slog.Logger, what string, fn func() error) error {
+	wait := 250 * time.Millisecond
+	for {
+		err := fn()
+		if err == nil {
+			return nil
+		}
+		log.Warn(what, "err", err, "retryIn", wait)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %w", what, err)
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 10*time.Second)
+	}
+}
