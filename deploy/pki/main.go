@@ -5,6 +5,7 @@
 //
 //	skiff-pki init --dir /etc/skiff/pki --apiserver-name cp1 --apiserver-ip 10.0.0.11
 //	skiff-pki node node-1 --dir /etc/skiff/pki --ip 10.0.0.21
+//	skiff-pki serving etcd-cp1 --dns cp1 --ip 10.0.0.11 --dir /etc/skiff/pki
 //	skiff-pki client alice --user alice --group system:viewers --dir /etc/skiff/pki
 package main
 
@@ -71,6 +72,24 @@ func newCommand() *cobra.Command {
 	}
 	nodeCmd.Flags().IPSliceVar(&nodeIPs, "ip", nil, "IP addresses of the node (its InternalIP)")
 
+	var servingNames []string
+	var servingIPs []net.IP
+	servingCmd := &cobra.Command{
+		Use:   "serving NAME",
+		Short: "Make a serving certificate NAME.crt (server and client auth, e.g. an etcd member) for --dns and --ip",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pair, err := pki.IssueServing(dir, args[0], servingNames, servingIPs, opts)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s (names %v, IPs %v, expires %s)\n", pair.CertFile, servingNames, servingIPs, pair.Cert.NotAfter.Format(time.RFC3339))
+			return nil
+		},
+	}
+	servingCmd.Flags().StringSliceVar(&servingNames, "dns", nil, "DNS names")
+	servingCmd.Flags().IPSliceVar(&servingIPs, "ip", nil, "IP addresses")
+
 	var user string
 	var groups []string
 	clientCmd := &cobra.Command{
@@ -92,6 +111,6 @@ func newCommand() *cobra.Command {
 	clientCmd.Flags().StringVar(&user, "user", "", "user name (certificate CN); default NAME")
 	clientCmd.Flags().StringSliceVar(&groups, "group", nil, "groups (certificate O)")
 
-	root.AddCommand(initCmd, nodeCmd, clientCmd)
+	root.AddCommand(initCmd, nodeCmd, servingCmd, clientCmd)
 	return root
 }
