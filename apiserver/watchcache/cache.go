@@ -324,6 +324,18 @@ func (c *Cache) Get(ctx context.Context, key string) (kinds.Object, []byte, bool
 	return e.obj, e.encoded, true, nil
 }
 
+// Peek returns the cached object at key as the cache has it now, without
+// waiting to be as fresh as etcd.
+func (c *Cache) Peek(key string) (kinds.Object, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.objects[key]
+	if !ok {
+		return nil, false
+	}
+	return e.obj, true
+}
+
 // Item is one listed object.
 type Item struct {
 	Object  kinds.Object

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/skiff-dev/skiff/apiserver/app"
+	"github.com/skiff-dev/skiff/apiserver/storage"
 	"github.com/skiff-dev/skiff/internal/client"
 )
 
@@ -113,3 +114,7 @@ func (c *Cluster) Restart(t testing.TB) {
 
 // Stop stops the apiserver for good (Restart brings it back).
 func (c *Cluster) Stop(t testing.TB) { c.stop(t) }
+
+// Store is the running apiserver's etcd store, for benchmarks that compare
+// the API with raw etcd on the same server.
+func (c *Cluster) Store() *storage.Store { return c.server.Store }

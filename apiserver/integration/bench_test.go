@@ -1,0 +1,156 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/skiff-dev/skiff/internal/client"
+	"github.com/skiff-dev/skiff/internal/testcluster"
+)
+
+const (
+	benchObjects = 4000
+	benchWriters = 32
+)
+
+func percentile(d []time.Duration, p float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	return d[min(len(d)-1, int(float64(len(d))*p))]
+}
+
+// runConcurrently calls op(i) for i in [0,n) from `workers` goroutines and
+// returns the wall time and each call's latency.
+func runConcurrently(b *testing.B, n, workers int, op func(i int) error) (time.Duration, []time.Duration) {
+	lat := make([]time.Duration, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	start := time.Now()
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				t0 := time.Now()
+				if err := op(i); err != nil {
+					errs <- err
+					return
+				}
+				lat[i] = time.Since(t0)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+	return time.Since(start), lat
+}
+
+// BenchmarkCreateVsRawEtcd compares pod creates through the API (admission,
+// validation, storage, gRPC) with raw puts of the same bytes to the same
+// embedded etcd, with the same number of concurrent writers.
+func BenchmarkCreateVsRawEtcd(b *testing.B) {
+	c := testcluster.Start(b)
+	ctx := context.Background()
+	pods := c.Client.Pods()
+	for i := 0; i < b.N; i++ {
+		prefix := fmt.Sprintf("r%d-", i)
+		raw, err := proto.Marshal(nginxPod("sample"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		etcd := c.Store().Client()
+		rawWall, _ := runConcurrently(b, benchObjects, benchWriters, func(j int) error {
+			_, err := etcd.Put(ctx, fmt.Sprintf("/bench/%s%d", prefix, j), string(raw))
+			return err
+		})
+		apiWall, lat := runConcurrently(b, benchObjects, benchWriters, func(j int) error {
+			_, err := pods.Create(ctx, nginxPod(fmt.Sprintf("%s%d", prefix, j)))
+			return err
+		})
+		rawRate := float64(benchObjects) / rawWall.Seconds()
+		apiRate := float64(benchObjects) / apiWall.Seconds()
+		b.ReportMetric(rawRate, "etcd-puts/s")
+		b.ReportMetric(apiRate, "creates/s")
+		b.ReportMetric(apiRate/rawRate, "creates/puts")
+		b.ReportMetric(float64(percentile(lat, 0.50).Microseconds())/1000, "p50-ms")
+		b.ReportMetric(float64(percentile(lat, 0.99).Microseconds())/1000, "p99-ms")
+	}
+}
+
+// BenchmarkWatchDelivery1000Watchers measures the time from the start of a
+// create to its event reaching each of 1000 watchers.
+func BenchmarkWatchDelivery1000Watchers(b *testing.B) {
+	c := testcluster.Start(b)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pods := c.Client.Pods()
+	const watchers, events = 1000, 100
+	for iter := 0; iter < b.N; iter++ {
+		sent := make([]atomic.Int64, events)
+		var mu sync.Mutex
+		var lat []time.Duration
+		var ready, done sync.WaitGroup
+		ready.Add(watchers)
+		done.Add(watchers)
+		prefix := fmt.Sprintf("w%d-", iter)
+		for w := 0; w < watchers; w++ {
+			go func() {
+				defer done.Done()
+				wt, err := pods.Watch(ctx, "default", client.ListOptions{LabelSelector: "bench=" + prefix[:len(prefix)-1], ResourceVersion: "0"})
+				ready.Done()
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				local := make([]time.Duration, 0, events)
+				for len(local) < events {
+					ev, err := wt.Next()
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					var idx int
+					if _, err := fmt.Sscanf(ev.Object.Metadata.Name, prefix+"%d", &idx); err != nil {
+						continue
+					}
+					local = append(local, time.Since(time.Unix(0, sent[idx].Load())))
+				}
+				mu.Lock()
+				lat = append(lat, local...)
+				mu.Unlock()
+			}()
+		}
+		ready.Wait()
+		time.Sleep(200 * time.Millisecond) // let every watch register
+		for i := 0; i < events; i++ {
+			p := nginxPod(fmt.Sprintf("%s%d", prefix, i))
+			p.Metadata.Labels["bench"] = prefix[:len(prefix)-1]
+			sent[i].Store(time.Now().UnixNano())
+			if _, err := pods.Create(ctx, p); err != nil {
+				b.Fatal(err)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		done.Wait()
+		b.ReportMetric(float64(percentile(lat, 0.50).Microseconds())/1000, "p50-ms")
+		b.ReportMetric(float64(percentile(lat, 0.99).Microseconds())/1000, "p99-ms")
+	}
+}
+
