@@ -44,3 +44,14 @@ func completeResources(f *Factory) cobra.CompletionFunc {
 		return out, cobra.ShellCompDirectiveNoFileComp
 	}
 }
+
+// completePods completes pod names.
+func completePods(f *Factory) cobra.CompletionFunc {
+	complete := completeResources(f)
+	return func(c *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		if len(args) > 0 {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		return complete(c, []string{"pods"}, toComplete)
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/skiff-dev/skiff/internal/kinds"
+	"github.com/skiff-dev/skiff/internal/selectors"
+	"github.com/skiff-dev/skiff/proto/api"
 )
 
 // resourceRequest is one kind a command acts on, with the names given for
@@ -152,4 +154,13 @@ func namespaceFor(info *kinds.Info, ns string) string {
 		return ""
 	}
 	return ns
+}
+
+// labelSelectorString is an API LabelSelector in the syntax List takes.
+func labelSelectorString(ls *api.LabelSelector) string {
+	sel, err := selectors.FromLabelSelector(ls)
+	if err != nil {
+		return ""
+	}
+	return sel.String()
 }

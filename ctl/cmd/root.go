@@ -57,7 +57,9 @@ Find more information at docs/architecture.md.`,
 		}},
 		{"Deploy Commands:", nil},
 		{"Cluster Management Commands:", nil},
-		{"Troubleshooting and Debugging Commands:", nil},
+		{"Troubleshooting and Debugging Commands:", []*cobra.Command{
+			newDescribeCmd(streams, f), newLogsCmd(streams, f), newExecCmd(streams, f),
+		}},
 		{"Advanced Commands:", []*cobra.Command{
 			newApplyCmd(streams, f),
 		}},
