@@ -450,7 +450,7 @@ func (u *upper) waitNodesReady(ctx context.Context) error {
 			last = fmt.Sprintf("%d of %d nodes Ready", len(ready), c.Nodes)
 			if len(ready) >= c.Nodes {
 				c.Logger.Info("nodes ready", "nodes", strings.Join(ready, ","))
-				return nil
+				return u.routePodCIDRs(ctx, list)
 			}
 		}
 		select {
@@ -459,6 +459,29 @@ func (u *upper) waitNodesReady(ctx context.Context) error {
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// routePodCIDRs lets the host reach pods as a machine on the nodes'
+// network would: each node's pod CIDR via its InternalIP. The routes go
+// with the bridge.
+func (u *upper) routePodCIDRs(ctx context.Context, nodes []*api.Node) error {
+	for _, n := range nodes {
+		cidr := n.GetSpec().GetPodCidr()
+		var ip string
+		for _, a := range n.GetStatus().GetAddresses() {
+			if a.GetType() == "InternalIP" {
+				ip = a.GetAddress()
+			}
+		}
+		if cidr == "" || ip == "" {
+			u.cfg.Logger.Info("no pod CIDR yet: the host has no route to its pods", "node", n.GetMetadata().GetName())
+			continue
+		}
+		if err := run(ctx, u.cfg.Logger, "ip", "route", "replace", cidr, "via", ip, "dev", u.cfg.Bridge()); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func readyNodes(nodes []*api.Node) []string {
