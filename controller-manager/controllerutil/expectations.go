@@ -40,16 +40,25 @@ func NewExpectations(timeout time.Duration) *Expectations {
 // Satisfied reports whether key may act: nothing is pending, or the record
 // expired.
 func (e *Expectations) Satisfied(key string) bool {
+	ok, _ := e.SatisfiedOrExpiresIn(key)
+	return ok
+}
+
+// SatisfiedOrExpiresIn is Satisfied, and when not, how long until the
+// record expires: no event may come to wake the controller then (a write
+// whose outcome was unknown never happened), so it must look again itself.
+func (e *Expectations) SatisfiedOrExpiresIn(key string) (bool, time.Duration) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	r, ok := e.records[key]
-	if !ok {
-		return true
+	if !ok || r.adds <= 0 && len(r.deletes) == 0 {
+		return true, 0
 	}
-	if r.adds <= 0 && len(r.deletes) == 0 {
-		return true
+	left := e.timeout - e.now().Sub(r.timestamp)
+	if left < 0 {
+		return true, 0
 	}
-	return e.now().Sub(r.timestamp) > e.timeout
+	return false, left
 }
 
 // ExpectCreations records that key is about to create n objects, replacing

@@ -187,7 +187,7 @@ func (rc *Controller) sync(ctx context.Context, key string) error {
 		rc.recorder.Eventf(rs, controllerutil.EventWarning, "InvalidSelector", "invalid selector: %v", err)
 		return nil // a new spec brings a new event
 	}
-	needsSync := rc.exp.Satisfied(key)
+	needsSync, expiresIn := rc.exp.SatisfiedOrExpiresIn(key)
 
 	pods, err := rc.claimPods(ctx, rs, sel)
 	if err != nil {
@@ -209,6 +209,9 @@ func (rc *Controller) sync(ctx context.Context, key string) error {
 	}
 	if manageErr != nil {
 		return manageErr
+	}
+	if !needsSync {
+		return &controllerutil.RequeueAfter{After: expiresIn + 10*time.Millisecond}
 	}
 	// Pods turn available minReadySeconds after they turn ready, which no
 	// event announces: look again then.
