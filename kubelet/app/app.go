@@ -173,11 +173,7 @@ func (k *Kubelet) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	network, err := cni.New(cni.Config{
-		NetworkName: cfg.NetworkName, Bridge: cfg.Bridge, PodCIDR: podCIDR,
-		PluginDirs: []string{cfg.CNIBinDir}, ConfDir: cfg.CNIConfDir,
-		DataDir: filepath.Join(cfg.RootDir, "cni", "networks"), NetNSDir: filepath.Join(cfg.RootDir, "netns"),
-	})
+	network, err := cni.New(cfg.networkConfig(podCIDR))
 	if err != nil {
 		return err
 	}
@@ -265,5 +261,14 @@ func retry(ctx context.Context, log *slog.Logger, what string, fn func() error) 
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, 10*time.Second)
+	}
+}
+
+// networkConfig is the pod network's configuration on podCIDR.
+func (cfg Config) networkConfig(podCIDR string) cni.Config {
+	return cni.Config{
+		NetworkName: cfg.NetworkName, Bridge: cfg.Bridge, PodCIDR: podCIDR,
+		PluginDirs: []string{cfg.CNIBinDir}, ConfDir: cfg.CNIConfDir,
+		DataDir: filepath.Join(cfg.RootDir, "cni", "networks"), NetNSDir: filepath.Join(cfg.RootDir, "netns"),
 	}
 }

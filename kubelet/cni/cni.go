@@ -145,7 +145,13 @@ func (n *Network) TearDown(ctx context.Context, podUID, nsPath string, ports []P
 }
 
 func (n *Network) opts(ports []PortMapping, labels map[string]string) []gocni.NamespaceOpts {
-	opts := []gocni.NamespaceOpts{gocni.WithLabels(labels)}
+	// IgnoreUnknown lets plugins that do not know the K8S_POD_* args
+	// (bridge, host-local) accept them, as containerd's CRI does.
+	args := map[string]string{"IgnoreUnknown": "1"}
+	for k, v := range labels {
+		args[k] = v
+	}
+	opts := []gocni.NamespaceOpts{gocni.WithLabels(args)}
 	if len(ports) > 0 {
 		pm := make([]gocni.PortMapping, 0, len(ports))
 		for _, p := range ports {

@@ -36,7 +36,9 @@ func NormalizeImage(image string) (string, error) {
 }
 
 // EnsureImage makes the image present and unpacked according to the pull
-// policy, pulling it when needed, and returns it.
+// policy, pulling it when needed, and returns it. Under Always a failed pull
+// falls back on a copy already on the node (preloaded images on an
+// air-gapped node), with a warning.
 func (r *Runtime) EnsureImage(ctx context.Context, image, policy string) (containerd.Image, error) {
 	ref, err := NormalizeImage(image)
 	if err != nil {
@@ -56,7 +58,22 @@ func (r *Runtime) EnsureImage(ctx context.Context, image, policy string) (contai
 			return nil, fmt.Errorf("%s: %w", ref, ErrImageNeverPull)
 		}
 	}
-	return r.Pull(ctx, ref)
+	img, err := r.Pull(ctx, ref)
+	if err == nil || policy != PullAlways {
+		return img, err
+	}
+	// An air-gapped node cannot honour Always for its preloaded images:
+	// fall back on the local copy rather than fail a pod whose image is
+	// right here.
+	local, lerr := r.client.GetImage(ctx, ref)
+	if lerr != nil {
+		return nil, err
+	}
+	r.log.Warn("pull failed, using the image present on the node", "image", ref, "err", err)
+	if err := r.unpack(ctx, local); err != nil {
+		return nil, err
+	}
+	return local, nil
 }
 
 // Pull fetches and unpacks an image, over plain HTTP for the registries
