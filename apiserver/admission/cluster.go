@@ -86,7 +86,9 @@ func validateConditions(conds []*api.Condition, fldPath *field.Path) field.Error
 }
 
 func validateEvent(ev *api.Event) field.ErrorList {
-	errs := validateObjectMeta(ev.GetMetadata(), true, dnsSubdomainName)
+	// Event names ("<object>.<hex>") are keys, never DNS names, and follow
+	// the object's name, which may be a role binding's "system:node:x".
+	errs := validateObjectMeta(ev.GetMetadata(), true, pathSegmentName)
 	ioPath := field.NewPath("involvedObject")
 	io := ev.GetInvolvedObject()
 	if io == nil {

@@ -56,6 +56,8 @@ func TestValidateEvent(t *testing.T) {
 		{"type enum", ev(func(e *api.Event) { e.Type = "Error" }), "type", notSupported},
 		{"count not negative", ev(func(e *api.Event) { e.Count = -1 }), "count", invalidT},
 		{"namespace required", ev(func(e *api.Event) { e.Metadata.Namespace = "" }), "metadata.namespace", required},
+		{"about a role binding", ev(func(e *api.Event) { e.Metadata.Name = "system:node:worker-1.17f3a2b4c5d6e7f8" }), "", ""},
+		{"name is a path segment", ev(func(e *api.Event) { e.Metadata.Name = "a/b" }), "metadata.name", invalidT},
 	})
 }
 
