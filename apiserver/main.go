@@ -62,6 +62,17 @@ func newCommand() *cobra.Command {
 	fs.StringVar(&cfg.EtcdPrefix, "etcd-prefix", cfg.EtcdPrefix, "key prefix of every object in etcd")
 	fs.StringVar(&cfg.ServiceCIDR, "service-cluster-ip-range", cfg.ServiceCIDR, "CIDR Service ClusterIPs are allocated from")
 	fs.StringVar(&cfg.NodePortRange, "service-node-port-range", cfg.NodePortRange, "range NodePorts are allocated from")
+	sec := &cfg.Security
+	fs.StringVar(&sec.TLSCertFile, "tls-cert-file", "", "the apiserver's serving certificate (PEM)")
+	fs.StringVar(&sec.TLSKeyFile, "tls-private-key-file", "", "the serving certificate's private key (PEM)")
+	fs.StringVar(&sec.ClientCAFile, "client-ca-file", "", "CA that signs client certificates (CN = user, O = groups) and kubelets' serving certificates")
+	fs.StringVar(&sec.TokenAuthFile, "token-auth-file", "", "CSV file of bearer tokens: token,user,uid[,\"group1,group2\"]")
+	fs.StringVar(&sec.AuditLogPath, "audit-log-path", "", "file receiving one JSON line per mutating request")
+	fs.StringVar(&sec.KubeletClientCert, "kubelet-client-certificate", "", "client certificate the apiserver presents to kubelets for exec and logs")
+	fs.StringVar(&sec.KubeletClientKey, "kubelet-client-key", "", "private key of --kubelet-client-certificate")
+	fs.Float64Var(&sec.RequestsPerUserQPS, "max-requests-per-user-qps", 2000, "requests per second allowed to each user before ResourceExhausted (0: unlimited)")
+	fs.IntVar(&sec.RequestsPerUserBurst, "max-requests-per-user-burst", 4000, "burst of requests allowed to each user")
+	fs.BoolVar(&sec.Insecure, "insecure", false, "serve plaintext with no authentication or authorization (throwaway test servers only)")
 	fs.DurationVar(&cfg.BookmarkInterval, "watch-bookmark-interval", cfg.BookmarkInterval, "how often watchers that allow bookmarks get one")
 	return cmd
 }

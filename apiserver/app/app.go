@@ -42,13 +42,10 @@ type Config struct {
 	NodePortRange    string
 	BookmarkInterval time.Duration
 	WatchCache       watchcache.Options
-	// Creds, when set, serves TLS. Interceptors run before every call
-	// (authentication, authorization, audit, rate limits), in order.
-	Creds              credentials.TransportCredentials
-	UnaryInterceptors  []grpc.UnaryServerInterceptor
-	StreamInterceptors []grpc.StreamServerInterceptor
-	KubeletDialer      server.KubeletDialer
-	MaxRequestBytes    int
+	// Security is TLS, authentication, authorization, audit and rate
+	// limits; Security.Insecure turns all of it off.
+	Security        Security
+	MaxRequestBytes int
 }
 
 // Defaults returns the configuration of a single-node control plane.
@@ -105,6 +102,21 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Reg
 	if err != nil {
 		return nil, err
 	}
+	if err := cfg.Security.validate(); err != nil {
+		return nil, err
+	}
+	dialer, err := cfg.Security.kubeletDialer()
+	if err != nil {
+		return nil, err
+	}
+	var creds credentials.TransportCredentials
+	if !cfg.Security.Insecure {
+		if creds, err = cfg.Security.serverCreds(); err != nil {
+			return nil, err
+		}
+	} else {
+		log.Warn("serving the API without TLS, authentication or authorization (--insecure)")
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
@@ -123,20 +135,31 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Reg
 	}
 	alloc := server.DefaultServiceAllocator()
 	alloc.CIDR, alloc.NodePortFirst, alloc.NodePortLast = cidr, first, last
-	dialer := cfg.KubeletDialer
-	if dialer == nil {
-		dialer = server.GRPCKubeletDialer{}
-	}
 	svc := server.New(store, caches, server.Config{Services: alloc, BookmarkInterval: cfg.BookmarkInterval, KubeletDialer: dialer, Logger: log})
 	metrics := newRequestMetrics(reg)
+	unary := []grpc.UnaryServerInterceptor{metrics.unary}
+	streams := []grpc.StreamServerInterceptor{metrics.stream}
+	closeAudit := func() {}
+	if !cfg.Security.Insecure {
+		gate, closer, err := cfg.Security.gate(store, caches, log)
+		if err != nil {
+			cancel()
+			ln.Close()
+			backend.Close()
+			return nil, err
+		}
+		closeAudit = closer
+		unary = append(unary, gate.Unary)
+		streams = append(streams, gate.Stream)
+	}
 	opts := []grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(append([]grpc.UnaryServerInterceptor{metrics.unary}, cfg.UnaryInterceptors...)...),
-		grpc.ChainStreamInterceptor(append([]grpc.StreamServerInterceptor{metrics.stream}, cfg.StreamInterceptors...)...),
+		grpc.ChainUnaryInterceptor(unary...),
+		grpc.ChainStreamInterceptor(streams...),
 		grpc.MaxRecvMsgSize(cfg.MaxRequestBytes),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 	}
-	if cfg.Creds != nil {
-		opts = append(opts, grpc.Creds(cfg.Creds))
+	if creds != nil {
+		opts = append(opts, grpc.Creds(creds))
 	}
 	grpcServer := grpc.NewServer(opts...)
 	api.RegisterAPIServer(grpcServer, svc)
@@ -181,6 +204,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Reg
 	go func() {
 		a.err = g.Wait()
 		backend.Close()
+		closeAudit()
 		close(a.done)
 	}()
 	return a, nil

@@ -153,4 +153,3 @@ func BenchmarkWatchDelivery1000Watchers(b *testing.B) {
 		b.ReportMetric(float64(percentile(lat, 0.99).Microseconds())/1000, "p99-ms")
 	}
 }
-

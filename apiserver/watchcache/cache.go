@@ -336,6 +336,17 @@ func (c *Cache) Peek(key string) (kinds.Object, bool) {
 	return e.obj, true
 }
 
+// Snapshot returns every cached object as the cache has it now.
+func (c *Cache) Snapshot() []kinds.Object {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]kinds.Object, 0, len(c.objects))
+	for _, e := range c.objects {
+		out = append(out, e.obj)
+	}
+	return out
+}
+
 // Item is one listed object.
 type Item struct {
 	Object  kinds.Object

@@ -41,6 +41,8 @@ func Start(t testing.TB, opts ...Option) *Cluster {
 	cfg.Listen = "127.0.0.1:0"
 	cfg.DataDir = t.TempDir()
 	cfg.BookmarkInterval = time.Second
+	// Tests that exercise security set Security themselves.
+	cfg.Security.Insecure = true
 	for _, o := range opts {
 		o(&cfg)
 	}
