@@ -27,6 +27,7 @@ import (
 	"github.com/skiff-dev/skiff/controller-manager/nodelifecycle"
 	"github.com/skiff-dev/skiff/controller-manager/replicaset"
 	"github.com/skiff-dev/skiff/internal/client"
+	"github.com/skiff-dev/skiff/internal/events"
 	"github.com/skiff-dev/skiff/internal/informer"
 	"github.com/skiff-dev/skiff/internal/kinds"
 	"github.com/skiff-dev/skiff/internal/leaderelection"
@@ -85,7 +86,7 @@ func Defaults() Config {
 type Manager struct {
 	cfg      Config
 	client   *client.Client
-	recorder controllerutil.EventRecorder
+	recorder events.EventRecorder
 	logger   *slog.Logger
 	metrics  *controllerutil.Metrics
 
@@ -94,7 +95,7 @@ type Manager struct {
 }
 
 // New makes a Manager; reg gets the queue and sync metrics (nil: none).
-func New(cfg Config, c *client.Client, rec controllerutil.EventRecorder, reg prometheus.Registerer, logger *slog.Logger) (*Manager, error) {
+func New(cfg Config, c *client.Client, rec events.EventRecorder, reg prometheus.Registerer, logger *slog.Logger) (*Manager, error) {
 	if cfg.LeaderElect && cfg.Identity == "" {
 		return nil, errors.New("leader election needs an identity")
 	}

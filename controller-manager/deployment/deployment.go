@@ -21,6 +21,7 @@ import (
 
 	"github.com/skiff-dev/skiff/controller-manager/controllerutil"
 	"github.com/skiff-dev/skiff/internal/client"
+	"github.com/skiff-dev/skiff/internal/events"
 	"github.com/skiff-dev/skiff/internal/informer"
 	"github.com/skiff-dev/skiff/internal/kinds"
 	"github.com/skiff-dev/skiff/internal/selectors"
@@ -42,7 +43,7 @@ type Controller struct {
 	rsets    *informer.Informer[*api.ReplicaSet]
 	pods     *informer.Informer[*api.Pod]
 	queue    controllerutil.Queue
-	recorder controllerutil.EventRecorder
+	recorder events.EventRecorder
 	logger   *slog.Logger
 	metrics  *controllerutil.Metrics
 	cfg      Config
@@ -51,7 +52,7 @@ type Controller struct {
 
 // New wires the controller to the shared informers; call before they run.
 func New(c *client.Client, deploys *informer.Informer[*api.Deployment], rsets *informer.Informer[*api.ReplicaSet],
-	pods *informer.Informer[*api.Pod], rec controllerutil.EventRecorder, logger *slog.Logger,
+	pods *informer.Informer[*api.Pod], rec events.EventRecorder, logger *slog.Logger,
 	m *controllerutil.Metrics, cfg Config) *Controller {
 	dc := &Controller{
 		client: c, deploys: deploys, rsets: rsets, pods: pods, recorder: rec, metrics: m, cfg: cfg,
@@ -169,7 +170,7 @@ func (dc *Controller) sync(ctx context.Context, key string) error {
 	d := proto.Clone(cached).(*api.Deployment)
 	sel, err := selectors.FromLabelSelector(d.GetSpec().GetSelector())
 	if err != nil || sel.Empty() {
-		dc.recorder.Eventf(d, controllerutil.EventWarning, "SelectingAll",
+		dc.recorder.Eventf(d, events.Warning, "SelectingAll",
 			"This deployment is selecting all pods. A non-empty selector is required.")
 		return nil
 	}
@@ -348,12 +349,12 @@ func (dc *Controller) getNewReplicaSet(ctx context.Context, d *api.Deployment, e
 		return nil, dc.handleNameTaken(ctx, d, rs)
 	}
 	if err != nil {
-		dc.recorder.Eventf(d, controllerutil.EventWarning, "FailedCreate", "Failed to create new replica set %q: %v", rs.Metadata.Name, err)
+		dc.recorder.Eventf(d, events.Warning, "FailedCreate", "Failed to create new replica set %q: %v", rs.Metadata.Name, err)
 		return nil, fmt.Errorf("create replicaset %s: %w", kinds.Key(rs), err)
 	}
 	dc.logger.Info("created replicaset", "deployment", kinds.Key(d), "replicaset", created.GetMetadata().GetName(), "replicas", replicas)
 	if replicas > 0 {
-		dc.recorder.Eventf(d, controllerutil.EventNormal, "ScalingReplicaSet", "Scaled up replica set %s to %d", created.GetMetadata().GetName(), replicas)
+		dc.recorder.Eventf(d, events.Normal, "ScalingReplicaSet", "Scaled up replica set %s to %d", created.GetMetadata().GetName(), replicas)
 	}
 	if err := dc.setDeploymentRevision(ctx, d, newRevision); err != nil {
 		return nil, err
@@ -457,7 +458,7 @@ func (dc *Controller) scaleReplicaSet(ctx context.Context, rs *api.ReplicaSet, s
 		if size < rsReplicas(rs) {
 			dir = "down"
 		}
-		dc.recorder.Eventf(d, controllerutil.EventNormal, "ScalingReplicaSet", "Scaled %s replica set %s to %d from %d",
+		dc.recorder.Eventf(d, events.Normal, "ScalingReplicaSet", "Scaled %s replica set %s to %d from %d",
 			dir, rs.GetMetadata().GetName(), size, rsReplicas(rs))
 		dc.logger.Info("scaled replicaset", "deployment", kinds.Key(d), "replicaset", rs.GetMetadata().GetName(), "from", rsReplicas(rs), "to", size)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/skiff-dev/skiff/controller-manager/controllerutil"
 	"github.com/skiff-dev/skiff/internal/client"
+	"github.com/skiff-dev/skiff/internal/events"
 	"github.com/skiff-dev/skiff/internal/informer"
 	"github.com/skiff-dev/skiff/proto/api"
 )
@@ -35,7 +36,7 @@ type Controller struct {
 	nodes    *informer.Informer[*api.Node]
 	alloc    *Allocator
 	queue    controllerutil.Queue
-	recorder controllerutil.EventRecorder
+	recorder events.EventRecorder
 	logger   *slog.Logger
 	metrics  *controllerutil.Metrics
 
@@ -44,7 +45,7 @@ type Controller struct {
 }
 
 // New wires the controller to the shared node informer; call before it runs.
-func New(c *client.Client, nodes *informer.Informer[*api.Node], rec controllerutil.EventRecorder,
+func New(c *client.Client, nodes *informer.Informer[*api.Node], rec events.EventRecorder,
 	logger *slog.Logger, m *controllerutil.Metrics, cfg Config) (*Controller, error) {
 	if cfg.ClusterCIDR == "" {
 		cfg.ClusterCIDR = "10.244.0.0/16"
@@ -118,7 +119,7 @@ func (ic *Controller) sync(ctx context.Context, name string) error {
 	}
 	cidr, err := ic.alloc.Allocate()
 	if err != nil {
-		ic.recorder.Eventf(node, controllerutil.EventWarning, "CIDRNotAvailable", "Node %s status is now: CIDRNotAvailable", name)
+		ic.recorder.Eventf(node, events.Warning, "CIDRNotAvailable", "Node %s status is now: CIDRNotAvailable", name)
 		return fmt.Errorf("allocate pod CIDR for node %s: %w", name, err)
 	}
 	ic.remember(name, cidr)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/skiff-dev/skiff/controller-manager/controllerutil"
 	"github.com/skiff-dev/skiff/internal/client"
+	"github.com/skiff-dev/skiff/internal/events"
 	"github.com/skiff-dev/skiff/internal/informer"
 	"github.com/skiff-dev/skiff/internal/kinds"
 	"github.com/skiff-dev/skiff/proto/api"
@@ -73,7 +74,7 @@ type Controller struct {
 	leases   *informer.Informer[*api.Lease]
 	pods     *informer.Informer[*api.Pod]
 	queue    controllerutil.Queue
-	recorder controllerutil.EventRecorder
+	recorder events.EventRecorder
 	logger   *slog.Logger
 	metrics  *controllerutil.Metrics
 	cfg      Config
@@ -92,7 +93,7 @@ type probe struct {
 // New wires the controller to the shared informers (leases of
 // cfg.LeaseNamespace at least); call before they run.
 func New(c *client.Client, nodes *informer.Informer[*api.Node], leases *informer.Informer[*api.Lease],
-	pods *informer.Informer[*api.Pod], rec controllerutil.EventRecorder, logger *slog.Logger,
+	pods *informer.Informer[*api.Pod], rec events.EventRecorder, logger *slog.Logger,
 	m *controllerutil.Metrics, cfg Config) *Controller {
 	cfg.defaults()
 	nc := &Controller{
@@ -235,7 +236,7 @@ func (nc *Controller) markUnknown(ctx context.Context, node *api.Node, now time.
 		return nil, fmt.Errorf("mark node %s not ready: %w", node.GetMetadata().GetName(), err)
 	}
 	nc.logger.Warn("node stopped heartbeating", "node", node.GetMetadata().GetName(), "grace_period", nc.cfg.GracePeriod)
-	nc.recorder.Eventf(out, controllerutil.EventNormal, "NodeNotReady", "Node %s status is now: NodeNotReady", node.GetMetadata().GetName())
+	nc.recorder.Eventf(out, events.Normal, "NodeNotReady", "Node %s status is now: NodeNotReady", node.GetMetadata().GetName())
 	return out, nil
 }
 
@@ -315,7 +316,7 @@ func (nc *Controller) evictPods(ctx context.Context, node *api.Node) error {
 	if len(pods) == 0 {
 		return nil
 	}
-	nc.recorder.Eventf(node, controllerutil.EventNormal, "DeletingAllPods", "Deleting all Pods from Node %s.", name)
+	nc.recorder.Eventf(node, events.Normal, "DeletingAllPods", "Deleting all Pods from Node %s.", name)
 	zero := int64(0)
 	for _, p := range pods {
 		_, err := nc.client.Pods().Delete(ctx, p.GetMetadata().GetNamespace(), p.GetMetadata().GetName(), client.DeleteOptions{
@@ -325,7 +326,7 @@ func (nc *Controller) evictPods(ctx context.Context, node *api.Node) error {
 		if err != nil && !client.IsNotFound(err) && !client.IsConflict(err) {
 			return fmt.Errorf("evict pod %s from node %s: %w", kinds.Key(p), name, err)
 		}
-		nc.recorder.Eventf(p, controllerutil.EventNormal, "NodeControllerEviction", "Marking for deletion Pod %s from Node %s", p.GetMetadata().GetName(), name)
+		nc.recorder.Eventf(p, events.Normal, "NodeControllerEviction", "Marking for deletion Pod %s from Node %s", p.GetMetadata().GetName(), name)
 	}
 	nc.logger.Warn("evicted pods from unreachable node", "node", name, "pods", len(pods))
 	return nil

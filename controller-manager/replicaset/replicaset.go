@@ -23,6 +23,7 @@ import (
 
 	"github.com/skiff-dev/skiff/controller-manager/controllerutil"
 	"github.com/skiff-dev/skiff/internal/client"
+	"github.com/skiff-dev/skiff/internal/events"
 	"github.com/skiff-dev/skiff/internal/informer"
 	"github.com/skiff-dev/skiff/internal/kinds"
 	"github.com/skiff-dev/skiff/internal/selectors"
@@ -50,7 +51,7 @@ type Controller struct {
 	pods     *informer.Informer[*api.Pod]
 	queue    controllerutil.Queue
 	exp      *controllerutil.Expectations
-	recorder controllerutil.EventRecorder
+	recorder events.EventRecorder
 	logger   *slog.Logger
 	metrics  *controllerutil.Metrics
 	cfg      Config
@@ -59,7 +60,7 @@ type Controller struct {
 
 // New wires the controller to the shared informers; call before they run.
 func New(c *client.Client, rsets *informer.Informer[*api.ReplicaSet], pods *informer.Informer[*api.Pod],
-	rec controllerutil.EventRecorder, logger *slog.Logger, m *controllerutil.Metrics, cfg Config) *Controller {
+	rec events.EventRecorder, logger *slog.Logger, m *controllerutil.Metrics, cfg Config) *Controller {
 	rc := &Controller{
 		client: c, rsets: rsets, pods: pods, recorder: rec, metrics: m, cfg: cfg,
 		logger: logger.With("controller", Name),
@@ -184,7 +185,7 @@ func (rc *Controller) sync(ctx context.Context, key string) error {
 	}
 	sel, err := selectors.FromLabelSelector(rs.GetSpec().GetSelector())
 	if err != nil {
-		rc.recorder.Eventf(rs, controllerutil.EventWarning, "InvalidSelector", "invalid selector: %v", err)
+		rc.recorder.Eventf(rs, events.Warning, "InvalidSelector", "invalid selector: %v", err)
 		return nil // a new spec brings a new event
 	}
 	needsSync, expiresIn := rc.exp.SatisfiedOrExpiresIn(key)
@@ -360,10 +361,10 @@ func (rc *Controller) createPod(ctx context.Context, key string, rs *api.Replica
 			// It surely did not happen: no event will lower the record.
 			rc.exp.CreationObserved(key)
 		}
-		rc.recorder.Eventf(rs, controllerutil.EventWarning, "FailedCreate", "Error creating: %v", err)
+		rc.recorder.Eventf(rs, events.Warning, "FailedCreate", "Error creating: %v", err)
 		return fmt.Errorf("create pod for replicaset %s: %w", key, err)
 	}
-	rc.recorder.Eventf(rs, controllerutil.EventNormal, "SuccessfulCreate", "Created pod: %s", created.GetMetadata().GetName())
+	rc.recorder.Eventf(rs, events.Normal, "SuccessfulCreate", "Created pod: %s", created.GetMetadata().GetName())
 	return nil
 }
 
@@ -411,14 +412,14 @@ func (rc *Controller) deletePods(ctx context.Context, key string, rs *api.Replic
 				client.DeleteOptions{Preconditions: &api.Preconditions{Uid: uid}})
 			switch {
 			case err == nil:
-				rc.recorder.Eventf(rs, controllerutil.EventNormal, "SuccessfulDelete", "Deleted pod: %s", p.GetMetadata().GetName())
+				rc.recorder.Eventf(rs, events.Normal, "SuccessfulDelete", "Deleted pod: %s", p.GetMetadata().GetName())
 			case client.IsNotFound(err):
 				rc.exp.DeletionObserved(key, uid)
 			default:
 				if !outcomeUnknown(err) {
 					rc.exp.DeletionObserved(key, uid)
 				}
-				rc.recorder.Eventf(rs, controllerutil.EventWarning, "FailedDelete", "Error deleting: %v", err)
+				rc.recorder.Eventf(rs, events.Warning, "FailedDelete", "Error deleting: %v", err)
 				errs[i] = fmt.Errorf("delete pod %s: %w", kinds.Key(p), err)
 			}
 		})
