@@ -20,6 +20,9 @@ type State struct {
 	AdminConfig string `json:"adminConfig,omitempty"`
 	// TLS says the apiserver serves TLS and clients use certificates.
 	TLS bool `json:"tls"`
+	// KubeletTLS says kubelets serve exec/logs over TLS and the apiserver
+	// calls them with its client certificate.
+	KubeletTLS bool `json:"kubeletTLS"`
 	// IPForward is the host's net.ipv4.ip_forward before Up changed it.
 	IPForward string `json:"ipForward,omitempty"`
 }

@@ -170,6 +170,14 @@ func (u *upper) certificates(ctx context.Context) error {
 		c.Logger.Warn("the apiserver has no TLS flags yet: the local cluster runs its API in plaintext", "flags", tlsFlags())
 	}
 	u.state.TLS = tls
+	kubeletTLS, err := supportsTLS(ctx, u.bin("kubelet"))
+	if err != nil {
+		return err
+	}
+	if tls && !kubeletTLS {
+		c.Logger.Warn("the kubelet has no TLS flags yet: its exec/logs server runs plaintext", "flags", tlsFlags())
+	}
+	u.state.KubeletTLS = tls && kubeletTLS
 	for i := 1; i <= c.Nodes; i++ {
 		files = append(files, pki.KubeletClientFile(c.NodeName(i)))
 	}
@@ -212,10 +220,10 @@ func (u *upper) start(name, netns, bin string, args ...string) (Process, error) 
 func (u *upper) bin(name string) string { return filepath.Join(u.cfg.BinDir, name) }
 
 // APIServerArgs are the apiserver's flags: gRPC on the bridge IP, embedded
-// etcd in the state dir, and with tls the serving certificate, client
-// certificates verified against the cluster CA and the apiserver's
-// certificate towards kubelets.
-func (c Config) APIServerArgs(tls bool) []string {
+// etcd in the state dir, and with tls the serving certificate and client
+// certificates verified against the cluster CA; with kubeletTLS also the
+// apiserver's certificate towards kubelets.
+func (c Config) APIServerArgs(tls, kubeletTLS bool) []string {
 	p := c.pkiDir()
 	args := []string{
 		"--listen", c.APIServer(),
@@ -228,6 +236,10 @@ func (c Config) APIServerArgs(tls bool) []string {
 			"--tls-cert-file", filepath.Join(p, pki.FileAPIServer+".crt"),
 			"--tls-private-key-file", filepath.Join(p, pki.FileAPIServer+".key"),
 			"--client-ca-file", filepath.Join(p, pki.CACertFile),
+		)
+	}
+	if tls && kubeletTLS {
+		args = append(args,
 			"--kubelet-client-certificate", filepath.Join(p, pki.FileAPIServerKubeletClient+".crt"),
 			"--kubelet-client-key", filepath.Join(p, pki.FileAPIServerKubeletClient+".key"),
 		)
@@ -235,20 +247,21 @@ func (c Config) APIServerArgs(tls bool) []string {
 	return args
 }
 
-// tlsFlags are the apiserver flags TLS needs.
+// tlsFlags are the flags a daemon serving TLS with client certificates
+// takes, the apiserver and the kubelet alike.
 func tlsFlags() []string {
 	return []string{"--tls-cert-file", "--tls-private-key-file", "--client-ca-file"}
 }
 
-// supportsTLS asks the apiserver binary whether it has the TLS flags. The
-// local cluster always uses TLS when it can; an apiserver built before
-// TLS support runs plaintext, with a warning.
-func supportsTLS(ctx context.Context, apiserver string) (bool, error) {
+// supportsTLS asks a daemon's binary whether it has the TLS flags. The
+// local cluster always uses TLS when it can; a binary built before TLS
+// support runs plaintext, with a warning.
+func supportsTLS(ctx context.Context, bin string) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, apiserver, "--help").CombinedOutput()
+	out, err := exec.CommandContext(ctx, bin, "--help").CombinedOutput()
 	if err != nil {
-		return false, fmt.Errorf("%s --help: %w: %s", apiserver, err, out)
+		return false, fmt.Errorf("%s --help: %w: %s", bin, err, out)
 	}
 	for _, f := range tlsFlags() {
 		if !strings.Contains(string(out), f+" ") {
@@ -276,8 +289,10 @@ func (c Config) SchedulerArgs() []string {
 }
 
 // KubeletArgs are node i's kubelet flags. Its health endpoint listens on
-// the node IP so the host can probe it across the bridge.
-func (c Config) KubeletArgs(i int) []string {
+// the node IP so the host can probe it across the bridge. With tls its
+// exec/logs server presents the node's serving certificate and accepts
+// only clients of the cluster CA (the apiserver).
+func (c Config) KubeletArgs(i int, tls bool) []string {
 	node, dir := c.NodeName(i), c.nodeDir(i)
 	args := []string{
 		"--client-config", c.componentConfig(pki.KubeletClientFile(node)),
@@ -296,6 +311,14 @@ func (c Config) KubeletArgs(i int) []string {
 	if c.ImageDir != "" {
 		args = append(args, "--image-preload-dir", c.ImageDir)
 	}
+	if tls {
+		p := c.pkiDir()
+		args = append(args,
+			"--tls-cert-file", filepath.Join(p, pki.KubeletServingFile(node)+".crt"),
+			"--tls-private-key-file", filepath.Join(p, pki.KubeletServingFile(node)+".key"),
+			"--client-ca-file", filepath.Join(p, pki.CACertFile),
+		)
+	}
 	return args
 }
 
@@ -313,7 +336,7 @@ func (c Config) ProxyArgs(i int) []string {
 
 func (u *upper) startControlPlane(ctx context.Context) error {
 	c := u.cfg
-	api, err := u.start("apiserver", "", u.bin("apiserver"), c.APIServerArgs(u.state.TLS)...)
+	api, err := u.start("apiserver", "", u.bin("apiserver"), c.APIServerArgs(u.state.TLS, u.state.KubeletTLS)...)
 	if err != nil {
 		return err
 	}
@@ -352,7 +375,7 @@ func (u *upper) startNode(ctx context.Context, i int) error {
 			return fmt.Errorf("node %s: %w", node, err)
 		}
 	}
-	if _, err := u.start(node+"/kubelet", ns, u.bin("kubelet"), c.KubeletArgs(i)...); err != nil {
+	if _, err := u.start(node+"/kubelet", ns, u.bin("kubelet"), c.KubeletArgs(i, u.state.KubeletTLS)...); err != nil {
 		return err
 	}
 	_, err = u.start(node+"/proxy", ns, u.bin("proxy"), c.ProxyArgs(i)...)
