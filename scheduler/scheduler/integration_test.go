@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,42 +15,12 @@ import (
 
 	"github.com/skiff-dev/skiff/internal/client"
 	"github.com/skiff-dev/skiff/internal/hollownode"
-	"github.com/skiff-dev/skiff/internal/kinds"
 	"github.com/skiff-dev/skiff/internal/testcluster"
 	"github.com/skiff-dev/skiff/proto/api"
 	"github.com/skiff-dev/skiff/scheduler/config"
 	"github.com/skiff-dev/skiff/scheduler/framework"
 	st "github.com/skiff-dev/skiff/scheduler/schedtest"
 )
-
-// recordedEvent is one Eventf call.
-type recordedEvent struct {
-	Key, Type, Reason, Message string
-}
-
-// memRecorder keeps events in memory.
-type memRecorder struct {
-	mu     sync.Mutex
-	events []recordedEvent
-}
-
-func (r *memRecorder) Eventf(obj kinds.Object, eventType, reason, format string, args ...any) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, recordedEvent{Key: kinds.Key(obj), Type: eventType, Reason: reason, Message: fmt.Sprintf(format, args...)})
-}
-
-func (r *memRecorder) find(key, reason string) []recordedEvent {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []recordedEvent
-	for _, e := range r.events {
-		if e.Key == key && e.Reason == reason {
-			out = append(out, e)
-		}
-	}
-	return out
-}
 
 func testLogger() *slog.Logger {
 	if os.Getenv("SKIFF_TEST_LOG") != "" {
@@ -184,7 +153,7 @@ func countByNode(pods []*api.Pod) (map[string]int, int) {
 func TestReplicasOfOneOwnerSpreadAcrossNodes(t *testing.T) {
 	tc := testcluster.Start(t)
 	startHollowNodes(t, tc.Client, nil, "node-a", "node-b", "node-c")
-	startScheduler(t, tc.Client, &memRecorder{}, nil)
+	startScheduler(t, tc.Client, &st.Recorder{}, nil)
 	for i := 0; i < 9; i++ {
 		createPod(t, tc.Client, st.MakePod(fmt.Sprintf("web-%d", i)).Owner("rs-web").Req("100m", "64Mi").Obj())
 	}
@@ -206,7 +175,7 @@ func TestPodThatFitsNowhereIsReportedThenScheduledWhenANodeJoins(t *testing.T) {
 	small := map[string]string{"cpu": "1", "memory": "4Gi", "pods": "110"}
 	startHollowNodes(t, tc.Client, small, "small-1", "small-2")
 	registerNode(t, tc.Client, st.MakeNode("cordoned").Unschedulable().Obj())
-	rec := &memRecorder{}
+	rec := &st.Recorder{}
 	startScheduler(t, tc.Client, rec, nil)
 
 	createPod(t, tc.Client, st.MakePod("big").Req("2", "1Gi").Obj())
@@ -219,7 +188,7 @@ func TestPodThatFitsNowhereIsReportedThenScheduledWhenANodeJoins(t *testing.T) {
 	if p := getPod(t, tc.Client, "big"); p.GetStatus().GetPhase() != "Pending" || p.GetSpec().GetNodeName() != "" {
 		t.Fatalf("pod phase %q on %q, want Pending and unbound", p.GetStatus().GetPhase(), p.GetSpec().GetNodeName())
 	}
-	evs := rec.find("default/big", ReasonFailedScheduling)
+	evs := rec.Find("default/big", ReasonFailedScheduling)
 	if len(evs) == 0 || evs[0].Type != EventTypeWarning || evs[0].Message != want {
 		t.Fatalf("FailedScheduling events %+v, want a Warning with %q", evs, want)
 	}
@@ -229,7 +198,7 @@ func TestPodThatFitsNowhereIsReportedThenScheduledWhenANodeJoins(t *testing.T) {
 		n := getPod(t, tc.Client, "big").GetSpec().GetNodeName()
 		return n == "large", "on " + n
 	})
-	evs = rec.find("default/big", ReasonScheduled)
+	evs = rec.Find("default/big", ReasonScheduled)
 	if len(evs) != 1 || evs[0].Type != EventTypeNormal || evs[0].Message != "Successfully assigned default/big to large" {
 		t.Errorf("Scheduled events %+v", evs)
 	}
@@ -238,7 +207,7 @@ func TestPodThatFitsNowhereIsReportedThenScheduledWhenANodeJoins(t *testing.T) {
 func TestPodThatFitsNowhereIsScheduledWhenANodeFreesUp(t *testing.T) {
 	tc := testcluster.Start(t)
 	startHollowNodes(t, tc.Client, map[string]string{"cpu": "2", "memory": "4Gi", "pods": "110"}, "only")
-	startScheduler(t, tc.Client, &memRecorder{}, nil)
+	startScheduler(t, tc.Client, &st.Recorder{}, nil)
 
 	createPod(t, tc.Client, st.MakePod("filler").Req("1500m", "").Obj())
 	eventually(t, 20*time.Second, "filler bound", func() (bool, string) {
@@ -265,7 +234,7 @@ func TestCordonedAndNotReadyNodesGetNothing(t *testing.T) {
 	registerNode(t, tc.Client, st.MakeNode("cordoned").Unschedulable().Obj())
 	registerNode(t, tc.Client, st.MakeNode("not-ready").Ready("False").Obj())
 	registerNode(t, tc.Client, st.MakeNode("unknown").Ready("Unknown").Obj())
-	startScheduler(t, tc.Client, &memRecorder{}, nil)
+	startScheduler(t, tc.Client, &st.Recorder{}, nil)
 	for i := 0; i < 12; i++ {
 		createPod(t, tc.Client, st.MakePod(fmt.Sprintf("p-%d", i)).Owner("rs").Obj())
 	}
@@ -287,7 +256,7 @@ func TestNoNodeOvercommittedWhen500PodsArriveAtOnce(t *testing.T) {
 	}
 	// 10 nodes x 4 cpu fit 400 pods of 100m: 100 must stay Pending.
 	startHollowNodes(t, tc.Client, map[string]string{"cpu": "4", "memory": "64Gi", "pods": "110"}, names...)
-	startScheduler(t, tc.Client, &memRecorder{}, nil)
+	startScheduler(t, tc.Client, &st.Recorder{}, nil)
 
 	var g errgroup.Group
 	g.SetLimit(16)

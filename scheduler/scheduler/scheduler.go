@@ -58,11 +58,26 @@ type EventRecorder interface {
 	Eventf(obj kinds.Object, eventType, reason, format string, args ...any)
 }
 
+// Binder writes a pod's binding to a node.
+type Binder interface {
+	Bind(ctx context.Context, namespace, name, uid, node string) error
+}
+
+// clientBinder binds through the apiserver's Bind call.
+type clientBinder struct{ c *client.Client }
+
+func (b clientBinder) Bind(ctx context.Context, namespace, name, uid, node string) error {
+	_, err := b.c.Bind(ctx, namespace, name, uid, node)
+	return err
+}
+
 // Options are what a Scheduler needs.
 type Options struct {
 	Config   config.Config
 	Client   *client.Client
 	Recorder EventRecorder
+	// Binder defaults to the apiserver's Bind.
+	Binder Binder
 	// Metrics may be nil (no metrics).
 	Metrics *metrics.Metrics
 	Logger  *slog.Logger
@@ -72,6 +87,7 @@ type Options struct {
 type Scheduler struct {
 	cfg      config.Config
 	client   *client.Client
+	binder   Binder
 	recorder EventRecorder
 	metrics  *metrics.Metrics
 	log      *slog.Logger
@@ -107,8 +123,12 @@ func New(opts Options) (*Scheduler, error) {
 		return nil, fmt.Errorf("scheduler profile: %w", err)
 	}
 	cfg := opts.Config
+	binder := opts.Binder
+	if binder == nil {
+		binder = clientBinder{opts.Client}
+	}
 	s := &Scheduler{
-		cfg: cfg, client: opts.Client, recorder: opts.Recorder, metrics: opts.Metrics, log: log,
+		cfg: cfg, client: opts.Client, binder: binder, recorder: opts.Recorder, metrics: opts.Metrics, log: log,
 		framework: fw,
 		queue: queue.New(queue.Options{
 			InitialBackoff:   time.Duration(cfg.PodInitialBackoffSeconds) * time.Second,
@@ -259,7 +279,7 @@ func (s *Scheduler) bind(ctx context.Context, qp *queue.QueuedPodInfo, cycle int
 	meta := pod.GetMetadata()
 	bctx, cancel := context.WithTimeout(ctx, bindTimeout)
 	defer cancel()
-	_, err := s.client.Bind(bctx, meta.GetNamespace(), meta.GetName(), meta.GetUid(), host)
+	err := s.binder.Bind(bctx, meta.GetNamespace(), meta.GetName(), meta.GetUid(), host)
 	if err != nil {
 		s.cache.ForgetPod(qp.Key)
 		// The forgotten assumption freed room another pod may be waiting for.
