@@ -55,3 +55,40 @@ func completePods(f *Factory) cobra.CompletionFunc {
 		return complete(c, []string{"pods"}, toComplete)
 	}
 }
+
+func newCompletionCmd(streams IOStreams) *cobra.Command {
+	return &cobra.Command{
+		Use:   "completion SHELL",
+		Short: "Output shell completion code for the specified shell (bash, zsh or fish)",
+		Long: `Output shell completion code for the specified shell (bash, zsh or fish).
+The code completes commands, flags, resource types and the names of objects
+in the cluster.`,
+		Example: `  # Load completion into the current bash shell
+  source <(ctl completion bash)
+
+  # Install it for every new bash shell
+  ctl completion bash > /etc/bash_completion.d/ctl
+
+  # zsh
+  ctl completion zsh > "${fpath[1]}/_ctl"
+
+  # fish
+  ctl completion fish > ~/.config/fish/completions/ctl.fish`,
+		ValidArgs: []string{"bash", "zsh", "fish"},
+		RunE: func(c *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageErrorf(c, "Shell not specified.")
+			}
+			root := c.Root()
+			switch args[0] {
+			case "bash":
+				return root.GenBashCompletionV2(streams.Out, true)
+			case "zsh":
+				return root.GenZshCompletion(streams.Out)
+			case "fish":
+				return root.GenFishCompletion(streams.Out, true)
+			}
+			return usageErrorf(c, "Unsupported shell type %q.", args[0])
+		},
+	}
+}

@@ -50,21 +50,29 @@ Find more information at docs/architecture.md.`,
 		cmds  []*cobra.Command
 	}{
 		{"Basic Commands (Beginner):", []*cobra.Command{
-			newCreateCmd(streams, f), newExposeCmd(streams, f),
+			newCreateCmd(streams, f), newExposeCmd(streams, f), newSetCmd(streams, f),
 		}},
 		{"Basic Commands (Intermediate):", []*cobra.Command{
-			newGetCmd(streams, f), newDeleteCmd(streams, f),
+			newGetCmd(streams, f), newEditCmd(streams, f), newDeleteCmd(streams, f),
 		}},
-		{"Deploy Commands:", nil},
-		{"Cluster Management Commands:", nil},
+		{"Deploy Commands:", []*cobra.Command{
+			newRolloutCmd(streams, f), newScaleCmd(streams, f),
+		}},
+		{"Cluster Management Commands:", []*cobra.Command{
+			newClusterInfoCmd(streams, f), newCordonCmd(streams, f, true), newCordonCmd(streams, f, false), newDrainCmd(streams, f),
+		}},
 		{"Troubleshooting and Debugging Commands:", []*cobra.Command{
-			newDescribeCmd(streams, f), newLogsCmd(streams, f), newExecCmd(streams, f),
+			newDescribeCmd(streams, f), newLogsCmd(streams, f), newExecCmd(streams, f), newEventsCmd(streams, f),
 		}},
 		{"Advanced Commands:", []*cobra.Command{
 			newApplyCmd(streams, f),
 		}},
-		{"Settings Commands:", nil},
-		{"Other Commands:", nil},
+		{"Settings Commands:", []*cobra.Command{
+			newLabelCmd(streams, f, labelTarget()), newLabelCmd(streams, f, annotationTarget()), newCompletionCmd(streams),
+		}},
+		{"Other Commands:", []*cobra.Command{
+			newConfigCmd(streams, f), newVersionCmd(streams, f),
+		}},
 	}
 	for i, g := range groups {
 		id := fmt.Sprintf("g%d", i)

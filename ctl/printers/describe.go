@@ -835,3 +835,11 @@ func cases(line string) string {
 	}
 	return strings.ToUpper(line[:1]) + line[1:]
 }
+
+// DescribePodTemplate writes a pod template as describe shows it (rollout
+// history --revision).
+func DescribePodTemplate(out io.Writer, t *api.PodTemplateSpec) {
+	w := newDescribeWriter(out)
+	describePodTemplate(w, t)
+	w.flush()
+}
