@@ -47,5 +47,10 @@ proto: $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc
 proto-check: proto
 	git diff --exit-code -- proto/ || { echo "generated code in proto/ is stale: run make proto and commit"; exit 1; }
 
+# up and down (deploy/local.mk) bring a local cluster up on this machine
+# and remove it again; up installs what it needs first.
+include deploy/local.mk
+up: deps
+
 clean:
 	rm -rf $(BIN) $(TOOLS)
