@@ -391,11 +391,11 @@ func (w *worker) writeStatus(ctx context.Context, pod *api.Pod, st *api.PodStatu
 }
 
 func gracePeriod(pod *api.Pod) time.Duration {
-	if g := pod.GetMetadata().DeletionGracePeriodSeconds; g != nil {
-		return time.Duration(*g) * time.Second
+	if m := pod.GetMetadata(); m != nil && m.DeletionGracePeriodSeconds != nil {
+		return time.Duration(*m.DeletionGracePeriodSeconds) * time.Second
 	}
-	if g := pod.GetSpec().TerminationGracePeriodSeconds; g != nil {
-		return time.Duration(*g) * time.Second
+	if s := pod.GetSpec(); s != nil && s.TerminationGracePeriodSeconds != nil {
+		return time.Duration(*s.TerminationGracePeriodSeconds) * time.Second
 	}
 	return 30 * time.Second
 }
