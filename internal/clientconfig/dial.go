@@ -7,18 +7,24 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
 
 	"github.com/skiff-dev/skiff/internal/client"
 )
 
-// maxMessageSize matches the largest object list the apiserver sends.
-const maxMessageSize = 64 << 20
+const (
+	// maxMessageSize matches the largest object list the apiserver sends.
+	maxMessageSize   = 64 << 20
+	keepaliveTime    = 15 * time.Second
+	keepaliveTimeout = 10 * time.Second
+)
 
 // Dial connects to the current context's apiservers. The connection closes
 // when ctx ends; use Conn to own it explicitly.
@@ -51,6 +57,10 @@ func (c *Context) Conn() (*grpc.ClientConn, error) {
 	}
 	opts := []grpc.DialOption{
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessageSize)),
+		// Pings find an apiserver that vanished without closing the
+		// connection (a crashed VM), so watches and fail-over do not wait
+		// for TCP to give up. The apiserver allows pings every 5s.
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: keepaliveTime, Timeout: keepaliveTimeout, PermitWithoutStream: true}),
 	}
 	secure := c.CertificateAuthority != ""
 	if secure {

@@ -57,7 +57,9 @@ type check struct {
 }
 
 // AddReadyCheck adds a condition /readyz requires (synced caches, a held
-// lease...). READY=1 goes to systemd once every check passes.
+// lease...). READY=1 goes to systemd once every check passes. A daemon is
+// not ready before it has added a check, so that the work has time to add
+// its checks; one with nothing to wait for adds a check returning nil.
 func (d *Daemon) AddReadyCheck(name string, fn func() error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -83,6 +85,12 @@ func (d *Daemon) HTTPAddr() string { return d.addr }
 func (d *Daemon) Ready() error {
 	if d.stopping.Load() {
 		return errors.New("shutting down")
+	}
+	d.mu.Lock()
+	none := len(d.ready) == 0
+	d.mu.Unlock()
+	if none {
+		return errors.New("starting: no readiness check added yet")
 	}
 	return d.run(&d.ready)
 }
@@ -163,6 +171,7 @@ func Run(ctx context.Context, component string, f Flags, work func(ctx context.C
 
 	select {
 	case err = <-workErr:
+		notify(logger, sddaemon.SdNotifyStopping)
 		cancelWork()
 	case <-ctx.Done():
 		logger.Info("shutting down", "reason", context.Cause(ctx))
@@ -171,6 +180,7 @@ func Run(ctx context.Context, component string, f Flags, work func(ctx context.C
 		err = <-workErr
 	case err = <-serveErr:
 		err = fmt.Errorf("serve --http-addr: %w", err)
+		notify(logger, sddaemon.SdNotifyStopping)
 		cancelWork()
 		<-workErr
 	}

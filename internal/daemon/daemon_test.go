@@ -131,6 +131,26 @@ func TestRunServesEndpointsNotifiesAndStopsOnSIGTERM(t *testing.T) {
 	}
 }
 
+func TestNotReadyBeforeAnyReadinessCheck(t *testing.T) {
+	notes := notifySocket(t)
+	err := Run(t.Context(), "testd", Flags{HTTPAddr: "127.0.0.1:0", LogLevel: "error"}, func(ctx context.Context, d *Daemon) error {
+		code, body := get(t, "http://"+d.HTTPAddr()+"/readyz")
+		if code != http.StatusServiceUnavailable || !strings.Contains(body, "no readiness check") {
+			t.Errorf("/readyz with no checks = %d %q, want 503", code, body)
+		}
+		d.AddReadyCheck("nothing to wait for", func() error { return nil })
+		expectNotify(t, notes, "READY=1")
+		if code, _ := get(t, "http://"+d.HTTPAddr()+"/readyz"); code != http.StatusOK {
+			t.Errorf("/readyz = %d once a passing check is added", code)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectNotify(t, notes, "STOPPING=1")
+}
+
 func TestRunReturnsWorkError(t *testing.T) {
 	boom := errors.New("boom")
 	err := Run(t.Context(), "testd", Flags{HTTPAddr: "127.0.0.1:0", LogLevel: "error"}, func(context.Context, *Daemon) error { return boom })

@@ -3,8 +3,10 @@ package informer
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -311,6 +313,19 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// noLeakedGoroutines fails if any goroutine still runs an Informer method
+// once Run has returned.
+func noLeakedGoroutines(t *testing.T) {
+	t.Helper()
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "internal/informer.(*Informer[") {
+			t.Errorf("goroutine left running after Run returned:\n%s", g)
+		}
+	}
+}
+
 // start runs inf until the test ends and waits for its first sync.
 func start[T kinds.Object](t *testing.T, inf *Informer[T]) {
 	t.Helper()
@@ -327,6 +342,7 @@ func start[T kinds.Object](t *testing.T, inf *Informer[T]) {
 		case <-time.After(5 * time.Second):
 			t.Error("Run did not return after its context ended")
 		}
+		noLeakedGoroutines(t)
 	})
 	sctx, scancel := context.WithTimeout(ctx, 5*time.Second)
 	defer scancel()

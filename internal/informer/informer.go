@@ -280,6 +280,10 @@ func (i *Informer[T]) watch(ctx context.Context, rv string) (string, bool, error
 			return rv, progressed, err
 		}
 		progressed = true
+		if ev.Type != client.Bookmark && ev.Object.GetMetadata() == nil {
+			i.log.Warn("watch event without an object", "type", ev.Type, "rv", ev.ResourceVersion)
+			continue
+		}
 		if ev.ResourceVersion != "" {
 			rv = ev.ResourceVersion
 		} else if ev.Type != client.Bookmark {
