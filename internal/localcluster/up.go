@@ -236,6 +236,7 @@ func (c Config) APIServerArgs(tls, kubeletTLS bool) []string {
 			"--tls-cert-file", filepath.Join(p, pki.FileAPIServer+".crt"),
 			"--tls-private-key-file", filepath.Join(p, pki.FileAPIServer+".key"),
 			"--client-ca-file", filepath.Join(p, pki.CACertFile),
+			"--audit-log-path", filepath.Join(c.logDir(), "audit.log"),
 		)
 	}
 	if tls && kubeletTLS {
