@@ -29,7 +29,9 @@ func TestValidateUpdate(t *testing.T) {
 		return p
 	}
 	podFn := func(f func(*api.Pod)) func(kinds.Object) { return func(o kinds.Object) { f(o.(*api.Pod)) } }
-	deployFn := func(f func(*api.Deployment)) func(kinds.Object) { return func(o kinds.Object) { f(o.(*api.Deployment)) } }
+	deployFn := func(f func(*api.Deployment)) func(kinds.Object) {
+		return func(o kinds.Object) { f(o.(*api.Deployment)) }
+	}
 	allocated := func() kinds.Object {
 		s := validService()
 		s.Spec.ClusterIp, s.Spec.ClusterIps = "10.96.0.10", []string{"10.96.0.10"}
