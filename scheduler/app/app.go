@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/skiff-dev/skiff/internal/client"
+	"github.com/skiff-dev/skiff/internal/events"
 	"github.com/skiff-dev/skiff/internal/leaderelection"
 	"github.com/skiff-dev/skiff/scheduler/config"
 	"github.com/skiff-dev/skiff/scheduler/metrics"
@@ -48,7 +49,7 @@ type App struct {
 }
 
 // New builds the scheduler and registers its metrics on reg.
-func New(opts Options, c *client.Client, rec scheduler.EventRecorder, reg prometheus.Registerer, log *slog.Logger) (*App, error) {
+func New(opts Options, c *client.Client, rec events.EventRecorder, reg prometheus.Registerer, log *slog.Logger) (*App, error) {
 	if opts.LeaderElect && opts.Identity == "" {
 		return nil, errors.New("leader election needs an identity")
 	}

@@ -53,7 +53,7 @@ func runScheduleBenchmark(b *testing.B, numNodes, numPods int) {
 	if err := g.Wait(); err != nil {
 		b.Fatal(err)
 	}
-	s := startScheduler(b, tc.Client, &st.Recorder{}, func(c *config.Config) { c.BindConcurrency = 256 })
+	s := startScheduler(b, tc.Client, func(c *config.Config) { c.BindConcurrency = 256 })
 	if !s.WaitForCacheSync(ctx) {
 		b.Fatal("caches never synced")
 	}

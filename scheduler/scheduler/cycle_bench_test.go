@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/skiff-dev/skiff/internal/client"
+	"github.com/skiff-dev/skiff/internal/events"
 	"github.com/skiff-dev/skiff/scheduler/config"
 	st "github.com/skiff-dev/skiff/scheduler/schedtest"
 )
@@ -37,7 +38,7 @@ func BenchmarkSchedulingCycle1kNodes(b *testing.B) {
 	}
 	b.Cleanup(func() { conn.Close() })
 	binder := &countingBinder{}
-	s, err := New(Options{Config: cycleConfig(), Client: client.New(conn), Recorder: &st.Recorder{}, Binder: binder, Logger: testLogger()})
+	s, err := New(Options{Config: cycleConfig(), Client: client.New(conn), Recorder: &events.FakeRecorder{}, Binder: binder, Logger: testLogger()})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/skiff-dev/skiff/internal/client"
+	"github.com/skiff-dev/skiff/internal/events"
 	"github.com/skiff-dev/skiff/internal/hollownode"
 	"github.com/skiff-dev/skiff/internal/testcluster"
 	"github.com/skiff-dev/skiff/proto/api"
@@ -29,28 +31,44 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-// startScheduler runs a scheduler against the cluster until the test ends.
-func startScheduler(t testing.TB, c *client.Client, rec EventRecorder, mutate func(*config.Config)) *Scheduler {
+// startScheduler runs a scheduler, with a real event recorder, against the
+// cluster until the test ends.
+func startScheduler(t testing.TB, c *client.Client, mutate func(*config.Config)) *Scheduler {
 	t.Helper()
 	cfg := config.Default()
 	if mutate != nil {
 		mutate(&cfg)
 	}
+	rec := events.NewRecorder(c, cfg.SchedulerName, "test-host", events.WithLogger(testLogger()))
 	s, err := New(Options{Config: cfg, Client: c, Recorder: rec, Logger: testLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		s.Run(ctx)
-	}()
+	var wg sync.WaitGroup
+	wg.Go(func() { rec.Run(ctx) })
+	wg.Go(func() { s.Run(ctx) })
 	t.Cleanup(func() {
 		cancel()
-		<-done
+		wg.Wait()
 	})
 	return s
+}
+
+// podEvents lists the Events about a pod in default with reason.
+func podEvents(t testing.TB, c *client.Client, pod, reason string) []*api.Event {
+	t.Helper()
+	evs, _, err := c.Events().List(context.Background(), "default", client.ListOptions{FieldSelector: "involvedObject.name=" + pod})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*api.Event
+	for _, e := range evs {
+		if e.GetReason() == reason {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // startHollowNodes registers hollow nodes sharing one fleet.
@@ -153,7 +171,7 @@ func countByNode(pods []*api.Pod) (map[string]int, int) {
 func TestReplicasOfOneOwnerSpreadAcrossNodes(t *testing.T) {
 	tc := testcluster.Start(t)
 	startHollowNodes(t, tc.Client, nil, "node-a", "node-b", "node-c")
-	startScheduler(t, tc.Client, &st.Recorder{}, nil)
+	startScheduler(t, tc.Client, nil)
 	for i := 0; i < 9; i++ {
 		createPod(t, tc.Client, st.MakePod(fmt.Sprintf("web-%d", i)).Owner("rs-web").Req("100m", "64Mi").Obj())
 	}
@@ -175,8 +193,7 @@ func TestPodThatFitsNowhereIsReportedThenScheduledWhenANodeJoins(t *testing.T) {
 	small := map[string]string{"cpu": "1", "memory": "4Gi", "pods": "110"}
 	startHollowNodes(t, tc.Client, small, "small-1", "small-2")
 	registerNode(t, tc.Client, st.MakeNode("cordoned").Unschedulable().Obj())
-	rec := &st.Recorder{}
-	startScheduler(t, tc.Client, rec, nil)
+	startScheduler(t, tc.Client, nil)
 
 	createPod(t, tc.Client, st.MakePod("big").Req("2", "1Gi").Obj())
 	want := "0/3 nodes are available: 1 node(s) were unschedulable, 2 Insufficient cpu."
@@ -188,26 +205,28 @@ func TestPodThatFitsNowhereIsReportedThenScheduledWhenANodeJoins(t *testing.T) {
 	if p := getPod(t, tc.Client, "big"); p.GetStatus().GetPhase() != "Pending" || p.GetSpec().GetNodeName() != "" {
 		t.Fatalf("pod phase %q on %q, want Pending and unbound", p.GetStatus().GetPhase(), p.GetSpec().GetNodeName())
 	}
-	evs := rec.Find("default/big", ReasonFailedScheduling)
-	if len(evs) == 0 || evs[0].Type != EventTypeWarning || evs[0].Message != want {
-		t.Fatalf("FailedScheduling events %+v, want a Warning with %q", evs, want)
-	}
+	eventually(t, 10*time.Second, "a FailedScheduling event", func() (bool, string) {
+		evs := podEvents(t, tc.Client, "big", ReasonFailedScheduling)
+		return len(evs) == 1 && evs[0].GetType() == EventTypeWarning && evs[0].GetMessage() == want &&
+			evs[0].GetSource().GetComponent() == config.DefaultSchedulerName, fmt.Sprintf("events %v", evs)
+	})
 
 	startHollowNodes(t, tc.Client, map[string]string{"cpu": "4", "memory": "8Gi", "pods": "110"}, "large")
 	eventually(t, 20*time.Second, "the pod bound to the new node", func() (bool, string) {
 		n := getPod(t, tc.Client, "big").GetSpec().GetNodeName()
 		return n == "large", "on " + n
 	})
-	evs = rec.Find("default/big", ReasonScheduled)
-	if len(evs) != 1 || evs[0].Type != EventTypeNormal || evs[0].Message != "Successfully assigned default/big to large" {
-		t.Errorf("Scheduled events %+v", evs)
-	}
+	eventually(t, 10*time.Second, "a Scheduled event", func() (bool, string) {
+		evs := podEvents(t, tc.Client, "big", ReasonScheduled)
+		return len(evs) == 1 && evs[0].GetType() == EventTypeNormal && evs[0].GetMessage() == "Successfully assigned default/big to large",
+			fmt.Sprintf("events %v", evs)
+	})
 }
 
 func TestPodThatFitsNowhereIsScheduledWhenANodeFreesUp(t *testing.T) {
 	tc := testcluster.Start(t)
 	startHollowNodes(t, tc.Client, map[string]string{"cpu": "2", "memory": "4Gi", "pods": "110"}, "only")
-	startScheduler(t, tc.Client, &st.Recorder{}, nil)
+	startScheduler(t, tc.Client, nil)
 
 	createPod(t, tc.Client, st.MakePod("filler").Req("1500m", "").Obj())
 	eventually(t, 20*time.Second, "filler bound", func() (bool, string) {
@@ -234,7 +253,7 @@ func TestCordonedAndNotReadyNodesGetNothing(t *testing.T) {
 	registerNode(t, tc.Client, st.MakeNode("cordoned").Unschedulable().Obj())
 	registerNode(t, tc.Client, st.MakeNode("not-ready").Ready("False").Obj())
 	registerNode(t, tc.Client, st.MakeNode("unknown").Ready("Unknown").Obj())
-	startScheduler(t, tc.Client, &st.Recorder{}, nil)
+	startScheduler(t, tc.Client, nil)
 	for i := 0; i < 12; i++ {
 		createPod(t, tc.Client, st.MakePod(fmt.Sprintf("p-%d", i)).Owner("rs").Obj())
 	}
@@ -256,7 +275,7 @@ func TestNoNodeOvercommittedWhen500PodsArriveAtOnce(t *testing.T) {
 	}
 	// 10 nodes x 4 cpu fit 400 pods of 100m: 100 must stay Pending.
 	startHollowNodes(t, tc.Client, map[string]string{"cpu": "4", "memory": "64Gi", "pods": "110"}, names...)
-	startScheduler(t, tc.Client, &st.Recorder{}, nil)
+	startScheduler(t, tc.Client, nil)
 
 	var g errgroup.Group
 	g.SetLimit(16)

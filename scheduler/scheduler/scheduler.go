@@ -20,8 +20,8 @@ import (
 	"time"
 
 	"github.com/skiff-dev/skiff/internal/client"
+	"github.com/skiff-dev/skiff/internal/events"
 	"github.com/skiff-dev/skiff/internal/informer"
-	"github.com/skiff-dev/skiff/internal/kinds"
 	"github.com/skiff-dev/skiff/proto/api"
 	"github.com/skiff-dev/skiff/scheduler/cache"
 	"github.com/skiff-dev/skiff/scheduler/config"
@@ -53,11 +53,6 @@ const (
 	phaseFailed           = "Failed"
 )
 
-// EventRecorder records Events about objects (internal/events' Recorder).
-type EventRecorder interface {
-	Eventf(obj kinds.Object, eventType, reason, format string, args ...any)
-}
-
 // Binder writes a pod's binding to a node.
 type Binder interface {
 	Bind(ctx context.Context, namespace, name, uid, node string) error
@@ -75,7 +70,7 @@ func (b clientBinder) Bind(ctx context.Context, namespace, name, uid, node strin
 type Options struct {
 	Config   config.Config
 	Client   *client.Client
-	Recorder EventRecorder
+	Recorder events.EventRecorder
 	// Binder defaults to the apiserver's Bind.
 	Binder Binder
 	// Metrics may be nil (no metrics).
@@ -88,7 +83,7 @@ type Scheduler struct {
 	cfg      config.Config
 	client   *client.Client
 	binder   Binder
-	recorder EventRecorder
+	recorder events.EventRecorder
 	metrics  *metrics.Metrics
 	log      *slog.Logger
 
