@@ -64,9 +64,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 // Config configures a Proxier.
 type Config struct {
 	Options
+	// Backend picks the iptables flavour: "" for the system's iptables,
+	// "legacy" or "nft". It must match what else writes rules on the node.
+	Backend string
 	Logger  *slog.Logger
 	Metrics *Metrics
 }
+
+// nftMaxChainsPerTransaction bounds nat transactions on iptables-nft (see
+// Options.MaxChainsPerTransaction); measured best on iptables 1.8.9.
+const nftMaxChainsPerTransaction = 1000
 
 // Proxier writes the rules for a set of service ports. Sync and Cleanup
 // must not run concurrently; the sync runner serialises them.
@@ -77,20 +84,38 @@ type Proxier struct {
 	log         *slog.Logger
 
 	mu sync.Mutex
-	// existing is what the tables held after the last successful sync;
-	// nil means "read them again" (first sync, or after a failure).
-	existing map[string][]string
+	// state is what the tables held after the last successful sync; a nil
+	// Chains means "read them again and rewrite everything" (first sync,
+	// or after a failure).
+	state State
 }
 
 // New finds iptables and iptables-restore. It changes nothing yet.
 func New(cfg Config) (*Proxier, error) {
-	ipt, err := goiptables.New()
-	if err != nil {
-		return nil, fmt.Errorf("find iptables: %w", err)
+	command := "iptables"
+	switch cfg.Backend {
+	case "":
+	case "legacy", "nft":
+		command += "-" + cfg.Backend
+	default:
+		return nil, fmt.Errorf("iptables backend %q: want legacy or nft", cfg.Backend)
 	}
-	restore, err := exec.LookPath("iptables-restore")
+	ipt, err := goiptables.New(goiptables.Path(command))
 	if err != nil {
-		return nil, fmt.Errorf("find iptables-restore: %w", err)
+		return nil, fmt.Errorf("find %s: %w", command, err)
+	}
+	restore, err := exec.LookPath(command + "-restore")
+	if err != nil {
+		return nil, fmt.Errorf("find %s-restore: %w", command, err)
+	}
+	if cfg.MaxChainsPerTransaction == 0 {
+		out, err := exec.Command(command, "--version").Output()
+		if err != nil {
+			return nil, fmt.Errorf("%s --version: %w", command, err)
+		}
+		if strings.Contains(string(out), "nf_tables") {
+			cfg.MaxChainsPerTransaction = nftMaxChainsPerTransaction
+		}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -112,11 +137,11 @@ func (p *Proxier) Sync(ctx context.Context, ports []services.ServicePort) (err e
 		p.cfg.Metrics.SyncDuration.Observe(time.Since(start).Seconds())
 		if err != nil {
 			p.cfg.Metrics.SyncErrors.Inc()
-			p.existing = nil
+			p.state = State{}
 		}
 	}()
 
-	if p.existing == nil {
+	if p.state.Chains == nil {
 		if err := p.ensureBase(); err != nil {
 			return err
 		}
@@ -124,27 +149,26 @@ func (p *Proxier) Sync(ctx context.Context, ports []services.ServicePort) (err e
 		if err != nil {
 			return err
 		}
-		p.existing = existing
+		p.state = State{Chains: map[string]map[string]bool{}}
+		for table, chains := range existing {
+			p.state.Chains[table] = ChainSet(chains)
+		}
 	}
-	payload := Generate(ports, p.existing, p.cfg.Options)
+	payload := Generate(ports, p.state, p.cfg.Options)
 	if err := p.restore(ctx, payload.Data); err != nil {
 		return err
 	}
-	next := map[string][]string{}
-	for table, chains := range payload.Chains {
-		for c := range chains {
-			next[table] = append(next[table], c)
-		}
-		p.cfg.Metrics.Rules.WithLabelValues(table).Set(float64(payload.Rules[table]))
+	p.state = payload.State
+	for table, n := range payload.Rules {
+		p.cfg.Metrics.Rules.WithLabelValues(table).Set(float64(n))
 	}
-	p.existing = next
 	p.log.Debug("synced iptables rules", "servicePorts", len(ports), "natRules", payload.Rules[tableNAT],
-		"filterRules", payload.Rules[tableFilter], "duration", time.Since(start))
+		"filterRules", payload.Rules[tableFilter], "bytes", len(payload.Data), "duration", time.Since(start))
 	return nil
 }
 
 // CheckBase re-ensures the base chains and jump rules, in case something
-// else flushed them; the periodic resync calls it.
+// else flushed them; the periodic resync calls it before a sync.
 func (p *Proxier) CheckBase() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -223,7 +247,7 @@ func failedLine(stderr string, data []byte) string {
 func (p *Proxier) Cleanup(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.existing = nil
+	p.state = State{}
 	existing, err := p.listChains()
 	if err != nil {
 		return err

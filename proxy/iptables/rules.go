@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/base32"
+	"hash/fnv"
+	"maps"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -83,15 +85,55 @@ type Options struct {
 	MasqueradeAll bool
 	// RandomFully adds --random-fully to MASQUERADE when iptables has it.
 	RandomFully bool
+	// MaxChainsPerTransaction, when positive, splits the new per-service
+	// chains into nat transactions of at most this many chains (whole
+	// services, never split), all before the transaction that rewrites
+	// SKIFF-SERVICES and deletes stale chains. iptables-nft's cost grows
+	// roughly with the cube of the chains in one transaction, so 10,000
+	// services in one transaction take minutes and in transactions of 1,000
+	// chains seconds. Every intermediate state is consistent: new chains
+	// are unreferenced until the last transaction, and a rewritten service
+	// chain arrives together with its endpoint chains. Zero keeps one
+	// transaction (iptables-legacy replaces the whole table per commit).
+	MaxChainsPerTransaction int
 }
 
-// Payload is one full sync, ready for iptables-restore --noflush.
+// Payload is one sync, ready for iptables-restore --noflush.
 type Payload struct {
 	Data []byte
-	// Chains are the chains the payload leaves in each table.
-	Chains map[string]map[string]bool
-	// Rules counts the rules written in each table.
+	// Rules counts the rules each table holds once the payload is applied,
+	// including unchanged chains it did not rewrite.
 	Rules map[string]int
+	// State is what the tables hold once the payload is applied: the
+	// previous state for the next sync.
+	State State
+}
+
+// State is what a sync left in the tables. The next sync rewrites only the
+// per-service chains whose rules changed: iptables-nft's cost grows much
+// faster than linearly with the chains in one transaction, so a sync that
+// touches a handful of services must not rewrite ten thousand chains.
+type State struct {
+	// Chains are the chains each table holds.
+	Chains map[string]map[string]bool
+	// Written maps each service chain to a fingerprint of the service and
+	// endpoint chains last written for it. Empty forces a full rewrite.
+	Written map[string]Written
+}
+
+// Written is the fingerprint and size of one service port's chains.
+type Written struct {
+	Sum   uint64
+	Rules int
+}
+
+// ChainSet turns chain names (as iptables lists them) into a set.
+func ChainSet(names []string) map[string]bool {
+	out := make(map[string]bool, len(names))
+	for _, n := range names {
+		out[n] = true
+	}
+	return out
 }
 
 // hashName is kube-proxy's portProtoHash: sha256 of the parts, base32, the
@@ -127,6 +169,13 @@ type writer struct {
 
 func newWriter() *writer { return &writer{declared: map[string]bool{}} }
 
+func (w *writer) reset() {
+	w.chains.Reset()
+	w.rules.Reset()
+	clear(w.declared)
+	w.count = 0
+}
+
 func (w *writer) chain(name string) {
 	if w.declared[name] {
 		return
@@ -153,6 +202,16 @@ func (w *writer) rule(chain string, args ...string) {
 	w.rules.WriteByte('\n')
 }
 
+// merge appends another writer's chains and rules.
+func (w *writer) merge(o *writer) {
+	w.chains.Write(o.chains.Bytes())
+	w.rules.Write(o.rules.Bytes())
+	for c := range o.declared {
+		w.declared[c] = true
+	}
+	w.count += o.count
+}
+
 func (w *writer) flush(out *bytes.Buffer, table string, stale []string) {
 	out.WriteString("*" + table + "\n")
 	out.Write(w.chains.Bytes())
@@ -167,10 +226,12 @@ func (w *writer) flush(out *bytes.Buffer, table string, stale []string) {
 }
 
 // Generate writes the rules for every service port into one
-// iptables-restore payload. existing lists the chains each table has now;
-// Skiff's per-service chains among them that the new rules no longer use are
-// deleted in the same transaction.
-func Generate(ports []services.ServicePort, existing map[string][]string, opts Options) *Payload {
+// iptables-restore payload. prev is what the tables hold now: service
+// chains whose rules match prev.Written are left alone, and Skiff's
+// per-service chains that the new rules no longer use are deleted in the
+// same transaction. The fixed chains (SKIFF-SERVICES and friends) are
+// always rewritten whole.
+func Generate(ports []services.ServicePort, prev State, opts Options) *Payload {
 	nat, filter := newWriter(), newWriter()
 	for _, c := range baseChains[tableNAT] {
 		nat.chain(c)
@@ -191,31 +252,47 @@ func Generate(ports []services.ServicePort, existing map[string][]string, opts O
 	filter.rule(chainForward, "-m", "comment", "--comment", "skiff forwarding rules", "-m", "mark", "--mark", mark, "-j", "ACCEPT")
 	filter.rule(chainForward, "-m", "comment", "--comment", "skiff forwarding conntrack rule", "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT")
 
+	g := &generator{
+		opts: opts, nat: nat, filter: filter, scratch: newWriter(), prev: prev.Written,
+		natChains: prev.Chains[tableNAT],
+		written:   make(map[string]Written, len(ports)),
+		inUse:     maps.Clone(nat.declared),
+	}
 	for i := range ports {
-		writeServicePort(nat, filter, &ports[i], opts)
+		g.servicePort(&ports[i])
 	}
 	// Last, so every ClusterIP rule is tried before a local address is taken
 	// for a NodePort.
 	nat.rule(chainServices, "-m", "comment", "--comment", "skiff service nodeports; NOTE: this must be the last rule in this chain",
 		"-m", "addrtype", "--dst-type", "LOCAL", "-j", chainNodePorts)
 
+	natChains := g.inUse
+	for c := range nat.declared {
+		natChains[c] = true
+	}
 	p := &Payload{
-		Chains: map[string]map[string]bool{tableNAT: nat.declared, tableFilter: filter.declared},
-		Rules:  map[string]int{tableNAT: nat.count, tableFilter: filter.count},
+		Rules: map[string]int{tableNAT: nat.count + g.chunkRules + g.keptRules, tableFilter: filter.count},
+		State: State{
+			Chains:  map[string]map[string]bool{tableNAT: natChains, tableFilter: maps.Clone(filter.declared)},
+			Written: g.written,
+		},
 	}
 	var out bytes.Buffer
 	out.Grow(nat.chains.Len() + nat.rules.Len() + filter.chains.Len() + filter.rules.Len() + 1024)
-	filter.flush(&out, tableFilter, staleChains(existing[tableFilter], filter.declared))
-	nat.flush(&out, tableNAT, staleChains(existing[tableNAT], nat.declared))
+	for _, c := range g.chunks {
+		c.flush(&out, tableNAT, nil)
+	}
+	filter.flush(&out, tableFilter, staleChains(prev.Chains[tableFilter], filter.declared))
+	nat.flush(&out, tableNAT, staleChains(prev.Chains[tableNAT], natChains))
 	p.Data = out.Bytes()
 	return p
 }
 
-// staleChains are the existing per-service chains that are not declared.
-func staleChains(existing []string, declared map[string]bool) []string {
+// staleChains are the existing per-service chains that are not in use.
+func staleChains(existing map[string]bool, inUse map[string]bool) []string {
 	var out []string
-	for _, c := range existing {
-		if (strings.HasPrefix(c, svcChainPrefix) || strings.HasPrefix(c, sepChainPrefix)) && !declared[c] {
+	for c := range existing {
+		if (strings.HasPrefix(c, svcChainPrefix) || strings.HasPrefix(c, sepChainPrefix)) && !inUse[c] {
 			out = append(out, c)
 		}
 	}
@@ -223,7 +300,41 @@ func staleChains(existing []string, declared map[string]bool) []string {
 	return out
 }
 
-func writeServicePort(nat, filter *writer, sp *services.ServicePort, opts Options) {
+type generator struct {
+	opts          Options
+	nat, filter   *writer
+	scratch       *writer
+	prev, written map[string]Written
+	natChains     map[string]bool
+	// keptRules are the rules in chains left as they were.
+	keptRules int
+	// inUse are the nat chains the tables hold after this sync.
+	inUse map[string]bool
+	// chunks are the transactions of new service chains before the last.
+	chunks     []*writer
+	chunkRules int
+}
+
+// add writes one service's chains: into the last transaction, or into the
+// current chunk when transactions are bounded.
+func (g *generator) add(w *writer) {
+	for c := range w.declared {
+		g.inUse[c] = true
+	}
+	max := g.opts.MaxChainsPerTransaction
+	if max <= 0 {
+		g.nat.merge(w)
+		return
+	}
+	if len(g.chunks) == 0 || len(g.chunks[len(g.chunks)-1].declared)+len(w.declared) > max {
+		g.chunks = append(g.chunks, newWriter())
+	}
+	g.chunks[len(g.chunks)-1].merge(w)
+	g.chunkRules += w.count
+}
+
+func (g *generator) servicePort(sp *services.ServicePort) {
+	nat, filter, opts := g.nat, g.filter, g.opts
 	name := sp.Name.String()
 	proto := strings.ToLower(sp.Protocol)
 	dst := sp.ClusterIP.String() + "/32"
@@ -241,36 +352,64 @@ func writeServicePort(nat, filter *writer, sp *services.ServicePort, opts Option
 	}
 
 	svc := ServiceChain(sp)
-	nat.chain(svc)
 	clusterIP := []string{"-m", "comment", "--comment", name + " cluster IP", "-m", proto, "-p", proto, "-d", dst, "--dport", port}
 	nat.rule(chainServices, append(clusterIP, "-j", svc)...)
-	switch {
-	case opts.MasqueradeAll:
-		nat.rule(svc, append(clusterIP, "-j", chainMarkMasq)...)
-	case opts.ClusterCIDR.IsValid():
-		nat.rule(svc, append(clusterIP, "!", "-s", opts.ClusterCIDR.String(), "-j", chainMarkMasq)...)
-	}
 	if sp.NodePort != 0 {
 		np := []string{"-m", "comment", "--comment", name, "-m", proto, "-p", proto, "--dport", nodePort}
 		nat.rule(chainNodePorts, append(np, "-j", chainMarkMasq)...)
 		nat.rule(chainNodePorts, append(np, "-j", svc)...)
 	}
 
+	// The service chain and its endpoint chains go through a scratch
+	// writer, so they can be left out when they are what the tables hold.
+	w := g.scratch
+	w.reset()
+	w.chain(svc)
+	switch {
+	case opts.MasqueradeAll:
+		w.rule(svc, append(clusterIP, "-j", chainMarkMasq)...)
+	case opts.ClusterCIDR.IsValid():
+		w.rule(svc, append(clusterIP, "!", "-s", opts.ClusterCIDR.String(), "-j", chainMarkMasq)...)
+	}
 	n := len(sp.Endpoints)
 	for i, ep := range sp.Endpoints {
 		sep := EndpointChain(sp, ep)
-		nat.chain(sep)
+		w.chain(sep)
 		target := ep.String()
 		args := []string{"-m", "comment", "--comment", name + " -> " + target}
 		if i < n-1 {
 			args = append(args, "-m", "statistic", "--mode", "random", "--probability", probability(n-i))
 		}
-		nat.rule(svc, append(args, "-j", sep)...)
+		w.rule(svc, append(args, "-j", sep)...)
 
 		comment := []string{"-m", "comment", "--comment", name}
-		nat.rule(sep, append(comment, "-s", ep.IP.String()+"/32", "-j", chainMarkMasq)...)
-		nat.rule(sep, append(comment, "-m", proto, "-p", proto, "-j", "DNAT", "--to-destination", target)...)
+		w.rule(sep, append(comment, "-s", ep.IP.String()+"/32", "-j", chainMarkMasq)...)
+		w.rule(sep, append(comment, "-m", proto, "-p", proto, "-j", "DNAT", "--to-destination", target)...)
 	}
+
+	h := fnv.New64a()
+	h.Write(w.chains.Bytes())
+	h.Write(w.rules.Bytes())
+	sum := Written{Sum: h.Sum64(), Rules: w.count}
+	g.written[svc] = sum
+	if prev, ok := g.prev[svc]; ok && prev == sum && g.allPresent(w.declared) {
+		for c := range w.declared {
+			g.inUse[c] = true
+		}
+		g.keptRules += w.count
+		return
+	}
+	g.add(w)
+}
+
+// allPresent says every chain exists in the nat table now.
+func (g *generator) allPresent(chains map[string]bool) bool {
+	for c := range chains {
+		if !g.natChains[c] {
+			return false
+		}
+	}
+	return true
 }
 
 // probability is the chance the i-th of n remaining endpoints is chosen, so

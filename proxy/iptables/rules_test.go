@@ -32,7 +32,10 @@ func TestGenerateMatchesGolden(t *testing.T) {
 		name     string
 		ports    []services.ServicePort
 		existing map[string][]string
-		opts     Options
+		// prev, when set, is synced first, and the payload is the
+		// second sync's.
+		prev  []services.ServicePort
+		opts  Options
 	}{
 		{name: "empty", opts: Options{ClusterCIDR: cidr}},
 		{name: "clusterip-three-endpoints", ports: []services.ServicePort{web}, opts: Options{ClusterCIDR: cidr}},
@@ -55,10 +58,41 @@ func TestGenerateMatchesGolden(t *testing.T) {
 			},
 			opts: Options{ClusterCIDR: cidr},
 		},
+		{
+			name: "bounded-transactions",
+			ports: []services.ServicePort{
+				servicePort("default", "a", "", "10.96.0.2", 80, "TCP", 0, "10.244.1.2:80", "10.244.1.3:80"),
+				servicePort("default", "b", "", "10.96.0.3", 80, "TCP", 0, "10.244.1.4:80"),
+				servicePort("default", "c", "", "10.96.0.4", 80, "TCP", 0, "10.244.1.5:80", "10.244.1.6:80"),
+			},
+			existing: map[string][]string{tableNAT: {"SKIFF-SVC-GONE0000000000000"}},
+			opts:     Options{ClusterCIDR: cidr, MaxChainsPerTransaction: 5},
+		},
+		{
+			name: "partial-sync-writes-only-changed-services",
+			prev: []services.ServicePort{
+				web,
+				servicePort("default", "api", "", "10.96.0.30", 443, "TCP", 0, "10.244.1.7:8443", "10.244.1.8:8443"),
+				servicePort("default", "old", "", "10.96.0.31", 80, "TCP", 0, "10.244.1.9:80"),
+			},
+			ports: []services.ServicePort{
+				web,
+				servicePort("default", "api", "", "10.96.0.30", 443, "TCP", 0, "10.244.1.7:8443"),
+				servicePort("default", "new", "", "10.96.0.32", 80, "TCP", 0, "10.244.2.9:80"),
+			},
+			opts: Options{ClusterCIDR: cidr},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := Generate(tt.ports, tt.existing, tt.opts).Data
+			state := State{Chains: map[string]map[string]bool{}}
+			for table, chains := range tt.existing {
+				state.Chains[table] = ChainSet(chains)
+			}
+			if tt.prev != nil {
+				state = Generate(tt.prev, state, tt.opts).State
+			}
+			got := Generate(tt.ports, state, tt.opts).Data
 			path := filepath.Join("testdata", tt.name+".golden")
 			if *update {
 				if err := os.WriteFile(path, got, 0o644); err != nil {
@@ -80,7 +114,7 @@ func TestGenerateBalancesEvenly(t *testing.T) {
 	// With n endpoints the i-th statistic rule must fire with 1/(n-i), so
 	// that every endpoint ends up with 1/n of new connections.
 	sp := servicePort("default", "web", "", "10.96.0.20", 80, "TCP", 0, "10.244.1.1:80", "10.244.1.2:80", "10.244.1.3:80", "10.244.1.4:80")
-	data := string(Generate([]services.ServicePort{sp}, nil, Options{}).Data)
+	data := string(Generate([]services.ServicePort{sp}, State{}, Options{}).Data)
 	var probs []string
 	for _, line := range strings.Split(data, "\n") {
 		if strings.HasPrefix(line, "-A "+ServiceChain(&sp)) {
@@ -116,8 +150,9 @@ func TestChainNamesAreStableAndFit(t *testing.T) {
 
 func TestGenerateCountsRulesAndChains(t *testing.T) {
 	sp := servicePort("default", "web", "", "10.96.0.20", 80, "TCP", 30080, "10.244.1.1:80", "10.244.1.2:80")
-	existing := map[string][]string{tableNAT: {"SKIFF-SVC-GONE0000000000000"}}
-	p := Generate([]services.ServicePort{sp}, existing, Options{ClusterCIDR: netip.MustParsePrefix("10.244.0.0/16")})
+	existing := State{Chains: map[string]map[string]bool{tableNAT: ChainSet([]string{"SKIFF-SVC-GONE0000000000000"})}}
+	opts := Options{ClusterCIDR: netip.MustParsePrefix("10.244.0.0/16")}
+	p := Generate([]services.ServicePort{sp}, existing, opts)
 	if got, counted := strings.Count(string(p.Data), "\n-A "), p.Rules[tableNAT]+p.Rules[tableFilter]; got != counted {
 		t.Errorf("payload has %d rules, counted %d", got, counted)
 	}
@@ -125,10 +160,25 @@ func TestGenerateCountsRulesAndChains(t *testing.T) {
 	if p.Rules[tableNAT] != 15 {
 		t.Errorf("nat rules = %d, want 15", p.Rules[tableNAT])
 	}
-	if p.Chains[tableNAT]["SKIFF-SVC-GONE0000000000000"] {
+	nat := p.State.Chains[tableNAT]
+	if nat["SKIFF-SVC-GONE0000000000000"] {
 		t.Error("a deleted stale chain is reported as present")
 	}
-	if !p.Chains[tableNAT][ServiceChain(&sp)] || !p.Chains[tableNAT][EndpointChain(&sp, sp.Endpoints[1])] || len(p.Chains[tableNAT]) != 7 {
-		t.Errorf("nat chains = %v, want the 4 base chains, the service chain and 2 endpoint chains", p.Chains[tableNAT])
+	if !nat[ServiceChain(&sp)] || !nat[EndpointChain(&sp, sp.Endpoints[1])] || len(nat) != 7 {
+		t.Errorf("nat chains = %v, want the 4 base chains, the service chain and 2 endpoint chains", nat)
+	}
+
+	// Unchanged, the next sync writes no service chain yet counts and keeps them.
+	again := Generate([]services.ServicePort{sp}, p.State, opts)
+	if strings.Contains(string(again.Data), ":"+ServiceChain(&sp)) || strings.Contains(string(again.Data), "-X ") {
+		t.Errorf("unchanged service rewritten or deleted:\n%s", again.Data)
+	}
+	if again.Rules[tableNAT] != 15 || len(again.State.Chains[tableNAT]) != 7 {
+		t.Errorf("unchanged sync counts %d nat rules and chains %v, want 15 and the same 7", again.Rules[tableNAT], again.State.Chains[tableNAT])
+	}
+	// A chain that vanished from the tables is written again.
+	delete(again.State.Chains[tableNAT], EndpointChain(&sp, sp.Endpoints[0]))
+	if repaired := Generate([]services.ServicePort{sp}, again.State, opts); !strings.Contains(string(repaired.Data), ":"+ServiceChain(&sp)) {
+		t.Errorf("service with a missing endpoint chain not rewritten:\n%s", repaired.Data)
 	}
 }
