@@ -197,9 +197,11 @@ func TestInformerRetriesFailedListsWithBackoff(t *testing.T) {
 	}
 }
 
-func TestInformerWatchReconnectBackoffGrowsToTheCap(t *testing.T) {
+// The growth and the cap of the delays are checked exactly by TestBackoff;
+// this checks the informer waits them out between failed watches.
+func TestInformerWaitsWithBackoffBetweenFailedWatches(t *testing.T) {
 	f := newFakeAPI()
-	const failures = 7
+	const failures = 5
 	for range failures {
 		f.watchErrs = append(f.watchErrs, status.Error(codes.Unavailable, "down"))
 	}
@@ -217,9 +219,8 @@ func TestInformerWatchReconnectBackoffGrowsToTheCap(t *testing.T) {
 	cur := time.Duration(0)
 	for n := 1; n < len(at); n++ {
 		cur = min(max(2*cur, 20*time.Millisecond), 80*time.Millisecond)
-		gap := at[n].Sub(at[n-1])
-		if gap < cur/2 || gap > cur+200*time.Millisecond {
-			t.Errorf("gap before attempt %d = %v, want within [%v, %v] plus scheduling slack", n, gap, cur/2, cur)
+		if gap := at[n].Sub(at[n-1]); gap < cur/2 {
+			t.Errorf("gap before attempt %d = %v, want at least %v", n, gap, cur/2)
 		}
 	}
 }
