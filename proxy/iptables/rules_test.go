@@ -34,8 +34,8 @@ func TestGenerateMatchesGolden(t *testing.T) {
 		existing map[string][]string
 		// prev, when set, is synced first, and the payload is the
 		// second sync's.
-		prev  []services.ServicePort
-		opts  Options
+		prev []services.ServicePort
+		opts Options
 	}{
 		{name: "empty", opts: Options{ClusterCIDR: cidr}},
 		{name: "clusterip-three-endpoints", ports: []services.ServicePort{web}, opts: Options{ClusterCIDR: cidr}},
