@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/skiff-dev/skiff/ctl/manifest"
 	"github.com/skiff-dev/skiff/ctl/printers"
@@ -240,7 +242,8 @@ func runDelete(c *cobra.Command, streams IOStreams, f *Factory, o *deleteOptions
 		for _, p := range pending {
 			err := waitGone(wctx, streams, cl, p.deletion, p.uid)
 			if err != nil {
-				if wctx.Err() != nil && ctx.Err() == nil {
+				// The RPC may see the deadline a moment before the context does.
+				if ctx.Err() == nil && (wctx.Err() != nil || status.Code(err) == codes.DeadlineExceeded) {
 					return fmt.Errorf("timed out waiting for the condition on %s/%s", p.info.Resource, p.name)
 				}
 				return err

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/skiff-dev/skiff/ctl/printers"
@@ -132,7 +134,7 @@ exits non-zero if the rollout fails or --timeout passes.`,
 				defer cancel()
 			}
 			err = watchRollout(ctx, streams.Out, cl, ns, name)
-			if errors.Is(err, context.DeadlineExceeded) && c.Context().Err() == nil {
+			if c.Context().Err() == nil && (errors.Is(err, context.DeadlineExceeded) || status.Code(err) == codes.DeadlineExceeded) {
 				return errors.New("timed out waiting for the condition")
 			}
 			return err
@@ -186,8 +188,12 @@ func watchRollout(ctx context.Context, out io.Writer, cl *client.Client, ns, nam
 				}
 				if client.IsExpired(err) {
 					rv = "" // start over from the current object
+					break
 				}
-				break
+				if client.IsStreamEnd(err) || isResourceExhausted(err) {
+					break // re-watch from the last version seen
+				}
+				return err
 			}
 			if ev.ResourceVersion != "" {
 				rv = ev.ResourceVersion
