@@ -254,6 +254,15 @@ func TestUpTwiceIsSafe(t *testing.T) {
 	if len(second.Processes) != len(first.Processes) || second.Processes[0].Pid != first.Processes[0].Pid {
 		t.Fatalf("second up started new processes: %v vs %v", second.Processes, first.Processes)
 	}
+	// The same cluster name from another state dir would share the bridge.
+	other := c
+	other.StateDir = c.StateDir + "-other"
+	if _, err := Up(ctx, other); err == nil || !strings.Contains(err.Error(), "bridge") {
+		t.Fatalf("up of a second cluster with the same name: %v, want a bridge conflict", err)
+	}
+	if _, err := os.Stat(other.StateDir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("refused up left %s behind", other.StateDir)
+	}
 	// One process dies: a further Up refuses rather than guessing.
 	victim := first.Processes[len(first.Processes)-1]
 	if err := victim.stop(ctx, time.Second); err != nil {

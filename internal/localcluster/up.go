@@ -71,6 +71,9 @@ func Up(ctx context.Context, cfg Config) (*State, error) {
 		}
 		return nil, fmt.Errorf("%w (%d of %d processes alive; state in %s)", ErrPartlyUp, alive, len(prev.Processes), cfg.StateDir)
 	}
+	if prev == nil && linkExists(cfg.Bridge()) {
+		return nil, fmt.Errorf("bridge %s exists but %s records no cluster: another local cluster named %q runs from another state dir, or one was left behind (run down with that name)", cfg.Bridge(), cfg.StateDir, cfg.Name)
+	}
 	for _, dir := range []string{cfg.StateDir, cfg.logDir(), cfg.configDir()} {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("create %s: %w", dir, err)
