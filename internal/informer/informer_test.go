@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -397,4 +398,49 @@ func keys[T kinds.Object](objs []T) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+func TestInformerResyncNeverReordersChanges(t *testing.T) {
+	f := newFakeAPI()
+	f.create(pod("default", "a"))
+	inf := fastInformer(f, Options{ResyncPeriod: 2 * time.Millisecond})
+	var mu sync.Mutex
+	var seen []int
+	record := func(p *api.Pod) {
+		rv, err := strconv.Atoi(p.Metadata.ResourceVersion)
+		if err != nil {
+			t.Error(err)
+		}
+		mu.Lock()
+		seen = append(seen, rv)
+		mu.Unlock()
+	}
+	inf.AddEventHandler(Handler[*api.Pod]{
+		OnAdd:    record,
+		OnUpdate: func(_, n *api.Pod) { record(n) },
+	})
+	start(t, inf)
+	waitFor(t, "a watch", func() bool { return f.openStreams() == 1 })
+	const updates = 300
+	for n := range updates {
+		p := pod("default", "a")
+		p.Metadata.Annotations = map[string]string{"n": strconv.Itoa(n)}
+		f.update(p)
+	}
+	last := updates + 1
+	waitFor(t, "the last update", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(seen) > 0 && seen[len(seen)-1] == last
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	for k := 1; k < len(seen); k++ {
+		if seen[k] < seen[k-1] {
+			t.Fatalf("handler saw resourceVersion %d after %d", seen[k], seen[k-1])
+		}
+	}
+	if len(seen) <= last {
+		t.Errorf("saw %d notifications for %d changes: no resync happened", len(seen), last)
+	}
 }
