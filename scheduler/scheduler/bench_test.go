@@ -44,9 +44,7 @@ func runScheduleBenchmark(b *testing.B, numNodes, numPods int) {
 	g.SetLimit(benchCreateJobs)
 	for n := 0; n < numNodes; n++ {
 		g.Go(func() error {
-			node := st.MakeNode(fmt.Sprintf("node-%04d", n)).Allocatable("4", "16Gi", "110").Obj()
-			node.Metadata.Uid = ""
-			registerNode(b, tc.Client, node)
+			st.RegisterNode(b, tc.Client, st.MakeNode(fmt.Sprintf("node-%04d", n)).Allocatable("4", "16Gi", "110").Obj())
 			return nil
 		})
 	}

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/skiff-dev/skiff/internal/client"
 	"github.com/skiff-dev/skiff/internal/events"
@@ -87,31 +86,6 @@ func startHollowNodes(t testing.TB, c *client.Client, capacity map[string]string
 	}
 }
 
-// registerNode creates a Node object directly (no kubelet behind it).
-func registerNode(t testing.TB, c *client.Client, node *api.Node) {
-	t.Helper()
-	ctx := context.Background()
-	created, err := c.Nodes().Create(ctx, node)
-	if err != nil {
-		t.Fatalf("create node %s: %v", node.Metadata.Name, err)
-	}
-	if !proto.Equal(created.GetStatus(), node.GetStatus()) {
-		upd := proto.Clone(created).(*api.Node)
-		upd.Status = node.Status
-		if _, err := c.Nodes().UpdateStatus(ctx, upd); err != nil {
-			t.Fatalf("post node %s status: %v", node.Metadata.Name, err)
-		}
-	}
-}
-
-func createPod(t testing.TB, c *client.Client, pod *api.Pod) {
-	t.Helper()
-	pod.Metadata.Uid = "" // the apiserver assigns it
-	if _, err := c.Pods().Create(context.Background(), pod); err != nil {
-		t.Fatalf("create pod %s: %v", pod.Metadata.Name, err)
-	}
-}
-
 // eventually polls cond every 50ms until it holds or timeout passes.
 func eventually(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
@@ -173,7 +147,7 @@ func TestReplicasOfOneOwnerSpreadAcrossNodes(t *testing.T) {
 	startHollowNodes(t, tc.Client, nil, "node-a", "node-b", "node-c")
 	startScheduler(t, tc.Client, nil)
 	for i := 0; i < 9; i++ {
-		createPod(t, tc.Client, st.MakePod(fmt.Sprintf("web-%d", i)).Owner("rs-web").Req("100m", "64Mi").Obj())
+		st.CreatePod(t, tc.Client, st.MakePod(fmt.Sprintf("web-%d", i)).Owner("rs-web").Req("100m", "64Mi").Obj())
 	}
 	eventually(t, 20*time.Second, "9 replicas bound", func() (bool, string) {
 		byNode, pending := countByNode(listPods(t, tc.Client))
@@ -192,10 +166,10 @@ func TestPodThatFitsNowhereIsReportedThenScheduledWhenANodeJoins(t *testing.T) {
 	tc := testcluster.Start(t)
 	small := map[string]string{"cpu": "1", "memory": "4Gi", "pods": "110"}
 	startHollowNodes(t, tc.Client, small, "small-1", "small-2")
-	registerNode(t, tc.Client, st.MakeNode("cordoned").Unschedulable().Obj())
+	st.RegisterNode(t, tc.Client, st.MakeNode("cordoned").Unschedulable().Obj())
 	startScheduler(t, tc.Client, nil)
 
-	createPod(t, tc.Client, st.MakePod("big").Req("2", "1Gi").Obj())
+	st.CreatePod(t, tc.Client, st.MakePod("big").Req("2", "1Gi").Obj())
 	want := "0/3 nodes are available: 1 node(s) were unschedulable, 2 Insufficient cpu."
 	eventually(t, 20*time.Second, "PodScheduled=False on the pod", func() (bool, string) {
 		c := podScheduledCondition(getPod(t, tc.Client, "big"))
@@ -228,11 +202,11 @@ func TestPodThatFitsNowhereIsScheduledWhenANodeFreesUp(t *testing.T) {
 	startHollowNodes(t, tc.Client, map[string]string{"cpu": "2", "memory": "4Gi", "pods": "110"}, "only")
 	startScheduler(t, tc.Client, nil)
 
-	createPod(t, tc.Client, st.MakePod("filler").Req("1500m", "").Obj())
+	st.CreatePod(t, tc.Client, st.MakePod("filler").Req("1500m", "").Obj())
 	eventually(t, 20*time.Second, "filler bound", func() (bool, string) {
 		return getPod(t, tc.Client, "filler").GetSpec().GetNodeName() == "only", ""
 	})
-	createPod(t, tc.Client, st.MakePod("waiting").Req("1", "").Obj())
+	st.CreatePod(t, tc.Client, st.MakePod("waiting").Req("1", "").Obj())
 	eventually(t, 20*time.Second, "waiting reported unschedulable", func() (bool, string) {
 		c := podScheduledCondition(getPod(t, tc.Client, "waiting"))
 		return c.GetMessage() == "0/1 nodes are available: 1 Insufficient cpu.", fmt.Sprintf("condition %v", c)
@@ -250,12 +224,12 @@ func TestPodThatFitsNowhereIsScheduledWhenANodeFreesUp(t *testing.T) {
 func TestCordonedAndNotReadyNodesGetNothing(t *testing.T) {
 	tc := testcluster.Start(t)
 	startHollowNodes(t, tc.Client, nil, "healthy")
-	registerNode(t, tc.Client, st.MakeNode("cordoned").Unschedulable().Obj())
-	registerNode(t, tc.Client, st.MakeNode("not-ready").Ready("False").Obj())
-	registerNode(t, tc.Client, st.MakeNode("unknown").Ready("Unknown").Obj())
+	st.RegisterNode(t, tc.Client, st.MakeNode("cordoned").Unschedulable().Obj())
+	st.RegisterNode(t, tc.Client, st.MakeNode("not-ready").Ready("False").Obj())
+	st.RegisterNode(t, tc.Client, st.MakeNode("unknown").Ready("Unknown").Obj())
 	startScheduler(t, tc.Client, nil)
 	for i := 0; i < 12; i++ {
-		createPod(t, tc.Client, st.MakePod(fmt.Sprintf("p-%d", i)).Owner("rs").Obj())
+		st.CreatePod(t, tc.Client, st.MakePod(fmt.Sprintf("p-%d", i)).Owner("rs").Obj())
 	}
 	eventually(t, 20*time.Second, "all pods bound", func() (bool, string) {
 		byNode, pending := countByNode(listPods(t, tc.Client))
