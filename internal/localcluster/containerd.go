@@ -44,7 +44,7 @@ func waitSocket(ctx context.Context, path string, p Process, timeout time.Durati
 			conn.Close()
 			return nil
 		}
-		if !p.alive() {
+		if !p.Alive() {
 			return fmt.Errorf("%s exited: %s", p.Name, tail(p.Log))
 		}
 		select {

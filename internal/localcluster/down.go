@@ -88,7 +88,7 @@ func Down(ctx context.Context, cfg Config) error {
 func stopRecorded(ctx context.Context, procs []Process, pick func(string) bool, keep func(error)) {
 	for i := len(procs) - 1; i >= 0; i-- {
 		if p := procs[i]; pick(p.Name) {
-			keep(p.stop(ctx, stopGrace))
+			keep(p.Stop(ctx, stopGrace))
 		}
 	}
 }

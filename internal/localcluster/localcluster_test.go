@@ -265,7 +265,7 @@ func TestUpTwiceIsSafe(t *testing.T) {
 	}
 	// One process dies: a further Up refuses rather than guessing.
 	victim := first.Processes[len(first.Processes)-1]
-	if err := victim.stop(ctx, time.Second); err != nil {
+	if err := victim.Stop(ctx, time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := Up(ctx, c); !errors.Is(err, ErrPartlyUp) {
@@ -336,7 +336,7 @@ func runContainer(ctx context.Context, t *testing.T, socket string) int {
 func assertNothingLeft(t *testing.T, c Config, st *State, containerPid int) {
 	t.Helper()
 	for _, p := range st.Processes {
-		if p.alive() {
+		if p.Alive() {
 			t.Errorf("process %s (pid %d) still runs", p.Name, p.Pid)
 		}
 	}

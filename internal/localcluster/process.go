@@ -81,25 +81,25 @@ func procStartTime(pid int) (uint64, error) {
 	return st, err
 }
 
-// alive says whether p still runs: same pid, same start time, not a
+// Alive says whether p still runs: same pid, same start time, not a
 // zombie.
-func (p Process) alive() bool {
+func (p Process) Alive() bool {
 	state, start, err := procStat(p.Pid)
 	return err == nil && start == p.StartTime && state != 'Z' && state != 'X'
 }
 
-// stop sends SIGTERM, waits up to grace, then SIGKILL, and waits for the
+// Stop sends SIGTERM, waits up to grace, then SIGKILL, and waits for the
 // process to go.
-func (p Process) stop(ctx context.Context, grace time.Duration) error {
-	if !p.alive() {
+func (p Process) Stop(ctx context.Context, grace time.Duration) error {
+	if !p.Alive() {
 		return nil
 	}
 	_ = syscall.Kill(p.Pid, syscall.SIGTERM)
-	if waitGone(ctx, grace, p.alive) {
+	if waitGone(ctx, grace, p.Alive) {
 		return nil
 	}
 	_ = syscall.Kill(p.Pid, syscall.SIGKILL)
-	if waitGone(ctx, 10*time.Second, p.alive) {
+	if waitGone(ctx, 10*time.Second, p.Alive) {
 		return nil
 	}
 	return fmt.Errorf("process %s (pid %d) survived SIGKILL", p.Name, p.Pid)

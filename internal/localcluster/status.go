@@ -21,7 +21,7 @@ func Status(cfg Config) ([]ProcessStatus, error) {
 	}
 	out := make([]ProcessStatus, 0, len(st.Processes))
 	for _, p := range st.Processes {
-		out = append(out, ProcessStatus{Process: p, Running: p.alive()})
+		out = append(out, ProcessStatus{Process: p, Running: p.Alive()})
 	}
 	return out, nil
 }

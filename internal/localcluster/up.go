@@ -61,7 +61,7 @@ func Up(ctx context.Context, cfg Config) (*State, error) {
 	if prev != nil && len(prev.Processes) > 0 {
 		alive := 0
 		for _, p := range prev.Processes {
-			if p.alive() {
+			if p.Alive() {
 				alive++
 			}
 		}
@@ -419,7 +419,7 @@ func (u *upper) writeAdminConfig() error {
 func (u *upper) checkAlive() error {
 	time.Sleep(500 * time.Millisecond) // let an immediate crash show
 	for _, p := range u.state.Processes {
-		if !p.alive() {
+		if !p.Alive() {
 			return fmt.Errorf("%s exited: %s", p.Name, tail(p.Log))
 		}
 	}
@@ -440,7 +440,7 @@ func waitHTTP(ctx context.Context, url string, p Process, timeout time.Duration)
 				return nil
 			}
 		}
-		if !p.alive() {
+		if !p.Alive() {
 			return fmt.Errorf("%s exited: %s", p.Name, tail(p.Log))
 		}
 		select {
@@ -465,7 +465,7 @@ func (u *upper) waitNodesReady(ctx context.Context) error {
 	var last string
 	for {
 		for _, p := range u.state.Processes {
-			if !p.alive() {
+			if !p.Alive() {
 				return fmt.Errorf("%s exited: %s", p.Name, tail(p.Log))
 			}
 		}
