@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"sigs.k8s.io/yaml"
 
+	"github.com/skiff-dev/skiff/ctl/manifest"
 	"github.com/skiff-dev/skiff/internal/kinds"
 	"github.com/skiff-dev/skiff/proto/api"
 )
@@ -120,6 +121,31 @@ subjects: [{kind: Group, name: ops}]
 `,
 }
 
+// kubeSpelledManifests use Kubernetes' field spellings (clusterIP,
+// podCIDR), which ctl's decoder maps onto the proto names; plain protojson
+// would drop them.
+var kubeSpelledManifests = []string{
+	`apiVersion: v1
+kind: Service
+metadata: {name: dns, namespace: skiff-system}
+spec:
+  clusterIP: 10.96.0.10
+  clusterIPs: [10.96.0.10]
+  selector: {app: dns}
+  ports: [{name: dns, port: 53, protocol: UDP}, {name: dns-tcp, port: 53}]
+`,
+	`apiVersion: v1
+kind: Service
+metadata: {name: headless, namespace: default}
+spec: {clusterIP: None, selector: {app: db}}
+`,
+	`apiVersion: v1
+kind: Node
+metadata: {name: worker-2}
+spec: {podCIDR: 10.244.2.0/24, podCIDRs: [10.244.2.0/24]}
+`,
+}
+
 // invalidManifests map a manifest to the one field path admission names.
 var invalidManifests = []struct {
 	manifest string
@@ -196,6 +222,21 @@ func decodeManifest(data []byte) (kinds.Object, error) {
 	return obj, nil
 }
 
+// decodeWithCtl is how manifests really reach the API: ctl's decoder, which
+// knows Kubernetes' spellings, then the apiserver's defaulting.
+func decodeWithCtl(data []byte) ([]kinds.Object, error) {
+	docs, err := manifest.Decode("fuzz.yaml", data)
+	if err != nil {
+		return nil, err
+	}
+	objs := make([]kinds.Object, 0, len(docs))
+	for _, d := range docs {
+		Default(d.Object)
+		objs = append(objs, d.Object)
+	}
+	return objs, nil
+}
+
 func TestManifests(t *testing.T) {
 	for i, m := range validManifests {
 		obj, err := decodeManifest([]byte(m))
@@ -204,6 +245,15 @@ func TestManifests(t *testing.T) {
 		}
 		if err := ValidateCreate(obj); err != nil {
 			t.Errorf("manifest %d: %v", i, err)
+		}
+	}
+	for i, m := range append(append([]string(nil), validManifests...), kubeSpelledManifests...) {
+		objs, err := decodeWithCtl([]byte(m))
+		if err != nil || len(objs) != 1 {
+			t.Fatalf("manifest %d through ctl: %d objects, %v", i, len(objs), err)
+		}
+		if err := ValidateCreate(objs[0]); err != nil {
+			t.Errorf("manifest %d through ctl: %v", i, err)
 		}
 	}
 	for i, m := range invalidManifests {
@@ -239,21 +289,31 @@ func checkAdmission(t *testing.T, obj kinds.Object) {
 	}
 }
 
+// FuzzDecodeManifest feeds arbitrary manifests through both decoders (plain
+// protojson and ctl's) and then admission: nothing may panic, Default must
+// be idempotent, and a rejection is always an *InvalidError.
 func FuzzDecodeManifest(f *testing.F) {
 	for _, m := range validManifests {
+		f.Add([]byte(m))
+	}
+	for _, m := range kubeSpelledManifests {
 		f.Add([]byte(m))
 	}
 	for _, m := range invalidManifests {
 		f.Add([]byte(m.manifest))
 	}
+	f.Add([]byte("---\napiVersion: v1\nkind: List\nitems: [{apiVersion: v1, kind: Pod, spec: {containers: [{}]}}]\n"))
 	f.Add([]byte("kind: Pod\nspec: {containers: [null, {ports: [{}]}]}\n"))
 	f.Add([]byte("kind: Deployment\nspec: {strategy: {rollingUpdate: {maxSurge: [1]}}}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		obj, err := decodeManifest(data)
-		if err != nil {
-			return
+		if obj, err := decodeManifest(data); err == nil {
+			checkAdmission(t, obj)
 		}
-		checkAdmission(t, obj)
+		if objs, err := decodeWithCtl(data); err == nil {
+			for _, obj := range objs {
+				checkAdmission(t, obj)
+			}
+		}
 	})
 }
 
