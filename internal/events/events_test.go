@@ -240,3 +240,29 @@ func TestFakeRecorder(t *testing.T) {
 	default:
 	}
 }
+
+func TestAggregationCacheStaysBounded(t *testing.T) {
+	r := NewRecorder(&client.Client{}, "c", "h")
+	now := time.Now()
+	fill := func(n int, lastSeen time.Time, prefix string) {
+		for k := range n {
+			r.seen[aggKey{uid: fmt.Sprintf("%s%d", prefix, k)}] = &aggregate{lastSeen: lastSeen}
+		}
+	}
+	fill(maxCached/2, now.Add(-time.Hour), "old")
+	fill(maxCached/2, now, "new")
+	r.prune(now)
+	if len(r.seen) != maxCached/2 {
+		t.Fatalf("after prune %d entries, want the %d recent ones", len(r.seen), maxCached/2)
+	}
+	for k := range r.seen {
+		if strings.HasPrefix(k.uid, "old") {
+			t.Fatal("an expired entry survived while fresher ones were kept")
+		}
+	}
+	fill(maxCached, now, "more")
+	r.prune(now)
+	if len(r.seen) >= maxCached {
+		t.Fatalf("cache of fresh entries not cut: %d", len(r.seen))
+	}
+}
