@@ -9,10 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/skiff-dev/skiff/internal/client"
 	"github.com/skiff-dev/skiff/internal/testcluster"
+	"github.com/skiff-dev/skiff/proto/api"
 )
 
 const (
@@ -95,13 +98,23 @@ func BenchmarkCreateVsRawEtcd(b *testing.B) {
 }
 
 // BenchmarkWatchDelivery1000Watchers measures the time from the start of a
-// create to its event reaching each of 1000 watchers.
+// create to its event reaching each of 1000 watchers. The watchers come
+// over 20 client connections, as from many components, not one.
 func BenchmarkWatchDelivery1000Watchers(b *testing.B) {
 	c := testcluster.Start(b)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	pods := c.Client.Pods()
-	const watchers, events = 1000, 100
+	const watchers, events, conns = 1000, 100, 20
+	clients := make([]*client.ResourceClient[*api.Pod], conns)
+	for i := range clients {
+		conn, err := grpc.NewClient(c.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer conn.Close()
+		clients[i] = client.New(conn).Pods()
+	}
 	for iter := 0; iter < b.N; iter++ {
 		sent := make([]atomic.Int64, events)
 		var mu sync.Mutex
@@ -113,7 +126,7 @@ func BenchmarkWatchDelivery1000Watchers(b *testing.B) {
 		for w := 0; w < watchers; w++ {
 			go func() {
 				defer done.Done()
-				wt, err := pods.Watch(ctx, "default", client.ListOptions{LabelSelector: "bench=" + prefix[:len(prefix)-1], ResourceVersion: "0"})
+				wt, err := clients[w%conns].Watch(ctx, "default", client.ListOptions{LabelSelector: "bench=" + prefix[:len(prefix)-1], ResourceVersion: "0"})
 				ready.Done()
 				if err != nil {
 					b.Error(err)
@@ -146,7 +159,7 @@ func BenchmarkWatchDelivery1000Watchers(b *testing.B) {
 			if _, err := pods.Create(ctx, p); err != nil {
 				b.Fatal(err)
 			}
-			time.Sleep(5 * time.Millisecond)
+			time.Sleep(10 * time.Millisecond)
 		}
 		done.Wait()
 		b.ReportMetric(float64(percentile(lat, 0.50).Microseconds())/1000, "p50-ms")
