@@ -51,10 +51,10 @@ func validatePodSpec(s *api.PodSpec, fldPath *field.Path) field.ErrorList {
 	// Container names are unique across containers and init containers;
 	// port names across the whole pod.
 	names := make(map[string]bool, len(s.GetContainers())+len(s.GetInitContainers()))
-	portNames := map[string]bool{}
+	ports := podPorts{names: map[string]bool{}, hostPorts: map[string]bool{}}
 	for i, c := range s.GetInitContainers() {
 		p := fldPath.Child("initContainers").Index(i)
-		errs = append(errs, validateContainer(c, s, volumes, names, portNames, p)...)
+		errs = append(errs, validateContainer(c, s, volumes, names, ports, p)...)
 		for _, probe := range []struct {
 			name string
 			set  bool
@@ -66,7 +66,7 @@ func validatePodSpec(s *api.PodSpec, fldPath *field.Path) field.ErrorList {
 	}
 	for i, c := range s.GetContainers() {
 		p := fldPath.Child("containers").Index(i)
-		errs = append(errs, validateContainer(c, s, volumes, names, portNames, p)...)
+		errs = append(errs, validateContainer(c, s, volumes, names, ports, p)...)
 		errs = append(errs, validateProbe(c.GetLivenessProbe(), true, p.Child("livenessProbe"))...)
 		errs = append(errs, validateProbe(c.GetReadinessProbe(), false, p.Child("readinessProbe"))...)
 		errs = append(errs, validateProbe(c.GetStartupProbe(), true, p.Child("startupProbe"))...)
@@ -106,7 +106,14 @@ func validatePodSpec(s *api.PodSpec, fldPath *field.Path) field.ErrorList {
 	return errs
 }
 
-func validateContainer(c *api.Container, s *api.PodSpec, volumes map[string]bool, names, portNames map[string]bool, fldPath *field.Path) field.ErrorList {
+// podPorts collects what must be unique across a pod's containers: port
+// names, and host ports per protocol and host IP.
+type podPorts struct {
+	names     map[string]bool
+	hostPorts map[string]bool
+}
+
+func validateContainer(c *api.Container, s *api.PodSpec, volumes map[string]bool, names map[string]bool, ports podPorts, fldPath *field.Path) field.ErrorList {
 	var errs field.ErrorList
 	if c == nil {
 		return append(errs, field.Required(fldPath, ""))
@@ -123,7 +130,7 @@ func validateContainer(c *api.Container, s *api.PodSpec, volumes map[string]bool
 	}
 	errs = append(errs, validateImage(c.GetImage(), fldPath.Child("image"))...)
 	errs = append(errs, validateEnum(c.GetImagePullPolicy(), supportedPullPolicies, false, fldPath.Child("imagePullPolicy"))...)
-	errs = append(errs, validateContainerPorts(c.GetPorts(), s.GetHostNetwork(), portNames, fldPath.Child("ports"))...)
+	errs = append(errs, validateContainerPorts(c.GetPorts(), s.GetHostNetwork(), ports, fldPath.Child("ports"))...)
 	errs = append(errs, validateEnv(c.GetEnv(), fldPath.Child("env"))...)
 	errs = append(errs, validateResources(c.GetResources(), fldPath.Child("resources"))...)
 	errs = append(errs, validateVolumeMounts(c.GetVolumeMounts(), volumes, fldPath.Child("volumeMounts"))...)
@@ -157,7 +164,7 @@ func validateImage(image string, fldPath *field.Path) field.ErrorList {
 	return nil
 }
 
-func validateContainerPorts(ports []*api.ContainerPort, hostNetwork bool, portNames map[string]bool, fldPath *field.Path) field.ErrorList {
+func validateContainerPorts(ports []*api.ContainerPort, hostNetwork bool, seen podPorts, fldPath *field.Path) field.ErrorList {
 	var errs field.ErrorList
 	for i, p := range ports {
 		idx := fldPath.Index(i)
@@ -166,10 +173,10 @@ func validateContainerPorts(ports []*api.ContainerPort, hostNetwork bool, portNa
 			continue
 		}
 		if p.GetName() != "" {
-			if portNames[p.GetName()] {
+			if seen.names[p.GetName()] {
 				errs = append(errs, field.Duplicate(idx.Child("name"), p.GetName()))
 			} else {
-				portNames[p.GetName()] = true
+				seen.names[p.GetName()] = true
 				errs = append(errs, validatePortName(p.GetName(), idx.Child("name"))...)
 			}
 		}
@@ -179,6 +186,12 @@ func validateContainerPorts(ports []*api.ContainerPort, hostNetwork bool, portNa
 			if hostNetwork && p.GetHostPort() != p.GetContainerPort() {
 				errs = append(errs, field.Invalid(idx.Child("hostPort"), p.GetHostPort(), "must match `containerPort` when `hostNetwork` is true"))
 			}
+			// The node can bind a host port once per protocol and address.
+			key := p.GetProtocol() + "/" + p.GetHostIp() + "/" + strconv.Itoa(int(p.GetHostPort()))
+			if seen.hostPorts[key] {
+				errs = append(errs, field.Duplicate(idx.Child("hostPort"), key))
+			}
+			seen.hostPorts[key] = true
 		}
 		errs = append(errs, validateProtocol(p.GetProtocol(), idx.Child("protocol"))...)
 		if p.GetHostIp() != "" {

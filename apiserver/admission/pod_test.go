@@ -100,6 +100,15 @@ func TestValidatePodSpec(t *testing.T) {
 		{"port names unique in the pod", pod(func(p *api.Pod) {
 			ctr(p).Ports = append(ctr(p).Ports, &api.ContainerPort{Name: "http", ContainerPort: 81, Protocol: "TCP"})
 		}), "spec.containers[0].ports[1].name", duplicate},
+		{"hostPorts unique per protocol", pod(func(p *api.Pod) {
+			ctr(p).Ports[0].HostPort = 8080
+			p.Spec.Containers = append(p.Spec.Containers, &api.Container{Name: "second", Image: "busybox", ImagePullPolicy: "Always",
+				Ports: []*api.ContainerPort{{ContainerPort: 81, HostPort: 8080, Protocol: "TCP"}}})
+		}), "spec.containers[1].ports[0].hostPort", duplicate},
+		{"same hostPort on UDP", pod(func(p *api.Pod) {
+			ctr(p).Ports[0].HostPort = 8080
+			ctr(p).Ports = append(ctr(p).Ports, &api.ContainerPort{ContainerPort: 81, HostPort: 8080, Protocol: "UDP"})
+		}), "", ""},
 		{"hostIP must be an IP", pod(func(p *api.Pod) { ctr(p).Ports[0].HostIp = "localhost" }), "spec.containers[0].ports[0].hostIP", invalidT},
 		{"env name required", pod(func(p *api.Pod) { ctr(p).Env = []*api.EnvVar{{Value: "x"}} }), "spec.containers[0].env[0].name", required},
 		{"env name without '='", pod(func(p *api.Pod) { ctr(p).Env = []*api.EnvVar{{Name: "A=B"}} }), "spec.containers[0].env[0].name", invalidT},
