@@ -31,7 +31,7 @@ import (
 // env is one node: an in-process apiserver, a private containerd, and a
 // kubelet with its own bridge and pod CIDR.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	cluster *testcluster.Cluster
 	ctrd    *containerdtest.Daemon
 	cfg     Config
@@ -46,7 +46,7 @@ func randInt(n int64) int64 {
 	return v.Int64()
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	containerdtest.RequireRoot(t, "containerd", "runc", "ip", "iptables", "/usr/lib/cni/bridge", "/usr/lib/cni/host-local", "/usr/lib/cni/portmap", "/usr/lib/cni/loopback")
 	e := &env{t: t}
@@ -198,8 +198,10 @@ func waitingReason(p *api.Pod) string {
 }
 
 // containerdNS is a context in the kubelet's containerd namespace.
-func containerdNS() context.Context {
-	return namespaces.WithNamespace(context.Background(), "skiff")
+func containerdNS() context.Context { return containerdNSNamed("skiff") }
+
+func containerdNSNamed(ns string) context.Context {
+	return namespaces.WithNamespace(context.Background(), ns)
 }
 
 // activeSnapshots counts the writable snapshots (one per container).

@@ -213,7 +213,7 @@ func TestPodRunsServesExecLogsSurvivesRestartAndDeletesCleanly(t *testing.T) {
 }
 
 // containers lists the pod containers in the kubelet's containerd namespace.
-func (e *env) containers(t *testing.T) []*runtime.Container {
+func (e *env) containers(t testing.TB) []*runtime.Container {
 	t.Helper()
 	rt, err := runtime.New(runtime.Config{Address: e.ctrd.Address})
 	if err != nil {

@@ -125,16 +125,12 @@ func (m *Manager) Run(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		}
-		ctrs, err := m.rt.Containers(ctx)
+		now, err := m.rt.PodFingerprints(ctx)
 		if err != nil {
 			if ctx.Err() == nil {
 				m.log.Warn("relist containers", "err", err)
 			}
 			continue
-		}
-		now := map[string]string{}
-		for _, c := range ctrs {
-			now[c.Pod.UID] += fmt.Sprintf("%s:%s:%d;", c.ID, c.Status, c.ExitCode)
 		}
 		for uid, fp := range now {
 			if seen[uid] != fp {

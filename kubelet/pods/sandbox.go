@@ -19,16 +19,7 @@ import (
 
 // sandbox returns the pod's sandbox record, nil when none.
 func (w *worker) sandbox(ctx context.Context) (*runtime.Sandbox, error) {
-	sbs, err := w.m.rt.Sandboxes(ctx)
-	if err != nil {
-		return nil, err
-	}
-	for _, sb := range sbs {
-		if sb.Pod.UID == w.uid {
-			return sb, nil
-		}
-	}
-	return nil, nil
+	return w.m.rt.PodSandbox(ctx, w.uid)
 }
 
 func podRef(pod *api.Pod) runtime.PodRef {

@@ -325,15 +325,13 @@ func latest(runs []*runtime.Container) (cur, prev *runtime.Container) {
 
 // containers groups the pod's container runs by name, oldest first.
 func (w *worker) containers(ctx context.Context) (map[string][]*runtime.Container, error) {
-	all, err := w.m.rt.Containers(ctx)
+	all, err := w.m.rt.PodContainers(ctx, w.uid)
 	if err != nil {
 		return nil, err
 	}
 	out := map[string][]*runtime.Container{}
 	for _, c := range all {
-		if c.Pod.UID == w.uid {
-			out[c.Name] = append(out[c.Name], c)
-		}
+		out[c.Name] = append(out[c.Name], c)
 	}
 	return out, nil
 }

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/containerd/containerd/api/services/tasks/v1"
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/oci"
@@ -176,7 +177,17 @@ func processArgs(entrypoint, cmd, command, args []string) []string {
 // Containers lists every pod container the kubelet made, running or not,
 // ordered by pod, name and restart count.
 func (r *Runtime) Containers(ctx context.Context) ([]*Container, error) {
-	ctrs, err := r.client.Containers(ctx, fmt.Sprintf("labels.%q==%s", LabelKind, KindContainer))
+	return r.list(ctx, fmt.Sprintf("labels.%q==%s", LabelKind, KindContainer))
+}
+
+// PodContainers lists the container runs of one pod, ordered by name and
+// restart count.
+func (r *Runtime) PodContainers(ctx context.Context, podUID string) ([]*Container, error) {
+	return r.list(ctx, fmt.Sprintf("labels.%q==%s,labels.%q==%q", LabelKind, KindContainer, LabelPodUID, podUID))
+}
+
+func (r *Runtime) list(ctx context.Context, filter string) ([]*Container, error) {
+	ctrs, err := r.client.Containers(ctx, filter)
 	if err != nil {
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
@@ -327,3 +338,35 @@ func (r *Runtime) RemoveContainer(ctx context.Context, id string) error {
 // ErrNotRunning is returned when exec targets a container without a
 // running task.
 var ErrNotRunning = errors.New("container is not running")
+
+// PodFingerprints returns, for each pod uid with containers, a string that
+// changes whenever one of its containers is created, removed, starts or
+// exits. It costs two calls to containerd however many containers run, so
+// it can be polled every second.
+func (r *Runtime) PodFingerprints(ctx context.Context) (map[string]string, error) {
+	recs, err := r.client.ContainerService().List(ctx, fmt.Sprintf("labels.%q==%s", LabelKind, KindContainer))
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	resp, err := r.client.TaskService().List(ctx, &tasks.ListTasksRequest{})
+	if err != nil {
+		return nil, fmt.Errorf("list tasks: %w", err)
+	}
+	state := map[string]string{}
+	for _, t := range resp.GetTasks() {
+		// A task's id is its container's (containerd 1.6 leaves
+		// container_id empty).
+		id := t.GetContainerID()
+		if id == "" {
+			id = t.GetID()
+		}
+		state[id] = fmt.Sprintf("%s/%d", t.GetStatus(), t.GetExitStatus())
+	}
+	sort.Slice(recs, func(i, j int) bool { return recs[i].ID < recs[j].ID })
+	out := map[string]string{}
+	for _, c := range recs {
+		uid := c.Labels[LabelPodUID]
+		out[uid] += c.ID + ":" + state[c.ID] + ";"
+	}
+	return out, nil
+}

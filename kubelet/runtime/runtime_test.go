@@ -96,6 +96,16 @@ func TestContainerLifecycle(t *testing.T) {
 		t.Fatalf("created container = %+v", c)
 	}
 	waitFor(t, func() bool { b, _ := os.ReadFile(logPath); return strings.Contains(string(b), "hello") }, "log has hello")
+	if own, err := r.PodContainers(ctx, pod.UID); err != nil || len(own) != 1 || own[0].ID != c.ID {
+		t.Errorf("PodContainers(own) = %v, %v", own, err)
+	}
+	if other, err := r.PodContainers(ctx, "uid-2"); err != nil || len(other) != 0 {
+		t.Errorf("PodContainers(other) = %v, %v", other, err)
+	}
+	fp, err := r.PodFingerprints(ctx)
+	if err != nil || len(fp) != 1 || fp[pod.UID] == "" {
+		t.Fatalf("fingerprints = %v, %v", fp, err)
+	}
 
 	var out, errOut bytes.Buffer
 	code, err := r.Exec(ctx, c.ID, ExecOptions{Command: []string{"sh", "-c", "hostname; echo err >&2; exit 7"}, Stdout: &out, Stderr: &errOut})
@@ -123,6 +133,9 @@ func TestContainerLifecycle(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(logPath); !strings.Contains(string(b), "got TERM") {
 		t.Errorf("log %q lacks the TERM trap's output", b)
+	}
+	if fp2, _ := r.PodFingerprints(ctx); fp2[pod.UID] == fp[pod.UID] {
+		t.Errorf("fingerprint %q did not change when the container exited", fp2[pod.UID])
 	}
 	if err := r.RemoveContainer(ctx, c.ID); err != nil {
 		t.Fatal(err)
@@ -154,6 +167,12 @@ func TestSandboxRecords(t *testing.T) {
 	}
 	if err := r.SetSandboxIP(ctx, pod.UID, "10.1.2.3"); err != nil {
 		t.Fatal(err)
+	}
+	if sb, err := r.PodSandbox(ctx, pod.UID); err != nil || sb == nil || sb.IP != "10.1.2.3" {
+		t.Errorf("PodSandbox = %+v, %v", sb, err)
+	}
+	if sb, err := r.PodSandbox(ctx, "none"); err != nil || sb != nil {
+		t.Errorf("PodSandbox(none) = %+v, %v", sb, err)
 	}
 	sbs, err := r.Sandboxes(ctx)
 	if err != nil || len(sbs) != 1 {

@@ -53,6 +53,35 @@ func (r *Runtime) SetSandboxIP(ctx context.Context, podUID, ip string) error {
 	return nil
 }
 
+// PodSandbox returns a pod's sandbox record, nil when it has none.
+func (r *Runtime) PodSandbox(ctx context.Context, podUID string) (*Sandbox, error) {
+	ctr, err := r.client.LoadContainer(ctx, SandboxID(podUID))
+	if errdefs.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sandbox of pod %s: %w", podUID, err)
+	}
+	sb, err := sandboxOf(ctx, ctr)
+	if errdefs.IsNotFound(err) {
+		return nil, nil
+	}
+	return sb, err
+}
+
+func sandboxOf(ctx context.Context, ctr containerd.Container) (*Sandbox, error) {
+	l, err := ctr.Labels(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sb := &Sandbox{
+		Pod:       PodRef{UID: l[LabelPodUID], Namespace: l[LabelPodNamespace], Name: l[LabelPodName]},
+		NetNSPath: l[LabelNetNS], IP: l[LabelPodIP],
+	}
+	sb.CreatedAt, _ = time.Parse(time.RFC3339Nano, l[LabelCreatedAt])
+	return sb, nil
+}
+
 // Sandboxes lists every recorded sandbox.
 func (r *Runtime) Sandboxes(ctx context.Context) ([]*Sandbox, error) {
 	ctrs, err := r.client.Containers(ctx, fmt.Sprintf("labels.%q==%s", LabelKind, KindSandbox))
@@ -61,18 +90,13 @@ func (r *Runtime) Sandboxes(ctx context.Context) ([]*Sandbox, error) {
 	}
 	out := make([]*Sandbox, 0, len(ctrs))
 	for _, ctr := range ctrs {
-		l, err := ctr.Labels(ctx)
+		sb, err := sandboxOf(ctx, ctr)
 		if errdefs.IsNotFound(err) {
 			continue
 		}
 		if err != nil {
 			return nil, fmt.Errorf("sandbox %s: %w", ctr.ID(), err)
 		}
-		sb := &Sandbox{
-			Pod:       PodRef{UID: l[LabelPodUID], Namespace: l[LabelPodNamespace], Name: l[LabelPodName]},
-			NetNSPath: l[LabelNetNS], IP: l[LabelPodIP],
-		}
-		sb.CreatedAt, _ = time.Parse(time.RFC3339Nano, l[LabelCreatedAt])
 		out = append(out, sb)
 	}
 	return out, nil

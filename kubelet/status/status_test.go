@@ -83,8 +83,8 @@ func TestCompute(t *testing.T) {
 		},
 		{
 			name: "crash loop shows back-off and last state", pod: pod("Always", "a"),
-			containers:   []Container{{Current: exited(3, 1), Previous: exited(2, 1), Waiting: &Waiting{Reason: ReasonCrashLoopBackOff}}},
-			wantPhase:    PhaseRunning, wantKubectl: "CrashLoopBackOff", wantRestarts: 3, wantLast: ReasonError,
+			containers: []Container{{Current: exited(3, 1), Previous: exited(2, 1), Waiting: &Waiting{Reason: ReasonCrashLoopBackOff}}},
+			wantPhase:  PhaseRunning, wantKubectl: "CrashLoopBackOff", wantRestarts: 3, wantLast: ReasonError,
 		},
 		{
 			name: "just exited with an error, not yet in back-off", pod: pod("Always", "a"),
@@ -92,8 +92,8 @@ func TestCompute(t *testing.T) {
 		},
 		{
 			name: "restarted container keeps the last state", pod: pod("Always", "a"),
-			containers:   []Container{{Current: running(1), Previous: exited(0, 1), Ready: true}},
-			wantPhase:    PhaseRunning, wantKubectl: "Running", wantReady: true, wantRestarts: 1, wantLast: ReasonError,
+			containers: []Container{{Current: running(1), Previous: exited(0, 1), Ready: true}},
+			wantPhase:  PhaseRunning, wantKubectl: "Running", wantReady: true, wantRestarts: 1, wantLast: ReasonError,
 		},
 		{
 			name: "Never and exit 0 is Succeeded/Completed", pod: pod("Never", "a"),
