@@ -39,6 +39,14 @@ type podState struct {
 	deadline *time.Time
 }
 
+// nodeItem is a node in the recency list: most recently changed first, so
+// a snapshot update visits only the nodes changed since the last one.
+type nodeItem struct {
+	name       string
+	info       *framework.NodeInfo
+	prev, next *nodeItem
+}
+
 // Cache is safe for concurrent use.
 type Cache struct {
 	ttl    time.Duration
@@ -46,7 +54,8 @@ type Cache struct {
 	logger *slog.Logger
 
 	mu    sync.Mutex
-	nodes map[string]*framework.NodeInfo
+	nodes map[string]*nodeItem
+	head  *nodeItem
 	pods  map[string]*podState
 	// generation increases on every change to any NodeInfo; nodeSetGen
 	// records the last time a node was added or removed.
@@ -63,7 +72,7 @@ func New(ttl time.Duration, clk clock.PassiveClock, logger *slog.Logger) *Cache 
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Cache{ttl: ttl, clock: clk, logger: logger, nodes: map[string]*framework.NodeInfo{}, pods: map[string]*podState{}}
+	return &Cache{ttl: ttl, clock: clk, logger: logger, nodes: map[string]*nodeItem{}, pods: map[string]*podState{}}
 }
 
 // Run expires assumed pods until ctx ends.
@@ -80,38 +89,68 @@ func (c *Cache) Run(ctx context.Context) {
 	}
 }
 
-// nodeLocked returns the NodeInfo for name, creating a node-less one for
-// pods that arrive before their Node.
-func (c *Cache) nodeLocked(name string) *framework.NodeInfo {
-	n, ok := c.nodes[name]
+// nodeLocked returns the item for name, creating a node-less one for pods
+// that arrive before their Node.
+func (c *Cache) nodeLocked(name string) *nodeItem {
+	it, ok := c.nodes[name]
 	if !ok {
-		n = &framework.NodeInfo{}
-		c.nodes[name] = n
+		it = &nodeItem{name: name, info: &framework.NodeInfo{}}
+		c.nodes[name] = it
 	}
-	return n
+	return it
 }
 
-func (c *Cache) touch(n *framework.NodeInfo) {
+// touch records a change to the node: a new generation, and first place in
+// the recency list.
+func (c *Cache) touch(it *nodeItem) {
 	c.generation++
-	n.Generation = c.generation
+	it.info.Generation = c.generation
+	if c.head == it {
+		return
+	}
+	c.unlink(it)
+	it.next = c.head
+	if c.head != nil {
+		c.head.prev = it
+	}
+	c.head = it
+}
+
+func (c *Cache) unlink(it *nodeItem) {
+	if it.prev != nil {
+		it.prev.next = it.next
+	}
+	if it.next != nil {
+		it.next.prev = it.prev
+	}
+	if c.head == it {
+		c.head = it.next
+	}
+	it.prev, it.next = nil, nil
+}
+
+// dropIfEmptyLocked forgets a node-less entry once no pod is left on it.
+func (c *Cache) dropIfEmptyLocked(it *nodeItem) {
+	if it.info.Node == nil && it.info.PodCount <= 0 {
+		c.unlink(it)
+		delete(c.nodes, it.name)
+	}
 }
 
 func (c *Cache) addPodLocked(p *framework.PodInfo, nodeName string) {
-	n := c.nodeLocked(nodeName)
-	n.AddPod(p)
-	c.touch(n)
+	it := c.nodeLocked(nodeName)
+	it.info.AddPod(p)
+	c.touch(it)
 }
 
 func (c *Cache) removePodLocked(p *framework.PodInfo, nodeName string) {
-	n, ok := c.nodes[nodeName]
+	it, ok := c.nodes[nodeName]
 	if !ok {
 		return
 	}
-	n.RemovePod(p)
-	c.touch(n)
-	if n.Node == nil && n.PodCount <= 0 {
-		delete(c.nodes, nodeName)
-	}
+	it.info.RemovePod(p)
+	c.touch(it)
+	c.dropIfEmptyLocked(it)
 }
 
 // AssumePod counts the pod on nodeName before the binding is confirmed.
@@ -217,12 +256,12 @@ func (c *Cache) AddNode(node *api.Node) error {
 	name := node.GetMetadata().GetName()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	n := c.nodeLocked(name)
-	if n.Node == nil {
+	it := c.nodeLocked(name)
+	if it.info.Node == nil {
 		c.nodeSetGen = c.generation + 1
 	}
-	err := n.SetNode(node)
-	c.touch(n)
+	err := it.info.SetNode(node)
+	c.touch(it)
 	return err
 }
 
@@ -234,17 +273,15 @@ func (c *Cache) UpdateNode(node *api.Node) error { return c.AddNode(node) }
 func (c *Cache) RemoveNode(name string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	n, ok := c.nodes[name]
+	it, ok := c.nodes[name]
 	if !ok {
 		return
 	}
-	n.Node = nil
-	n.Allocatable = framework.Resource{}
-	c.touch(n)
+	it.info.Node = nil
+	it.info.Allocatable = framework.Resource{}
+	c.touch(it)
 	c.nodeSetGen = c.generation
-	if n.PodCount <= 0 {
-		delete(c.nodes, name)
-	}
+	c.dropIfEmptyLocked(it)
 }
 
 // NodeCount is the number of nodes with a Node object.
@@ -252,8 +289,8 @@ func (c *Cache) NodeCount() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	n := 0
-	for _, ni := range c.nodes {
-		if ni.Node != nil {
+	for _, it := range c.nodes {
+		if it.info.Node != nil {
 			n++
 		}
 	}
@@ -284,7 +321,8 @@ func (s *Snapshot) Get(name string) (*framework.NodeInfo, bool) {
 }
 
 // UpdateSnapshot brings s up to date, cloning only the nodes changed since
-// s was last updated.
+// s was last updated: it walks the recency list until the first node the
+// snapshot already has in its current version.
 func (c *Cache) UpdateSnapshot(s *Snapshot) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -292,25 +330,22 @@ func (c *Cache) UpdateSnapshot(s *Snapshot) {
 		return
 	}
 	rebuild := s.nodeSetGen != c.nodeSetGen
-	for name, n := range c.nodes {
-		if n.Node == nil {
+	for it := c.head; it != nil && it.info.Generation > s.generation; it = it.next {
+		if it.info.Node == nil {
 			continue
 		}
-		if n.Generation <= s.generation {
-			continue
-		}
-		clone := n.Clone()
-		if old, ok := s.byName[name]; ok && !rebuild {
-			// Replace in the list too, keeping its order.
+		clone := it.info.Clone()
+		if old, ok := s.byName[it.name]; ok {
+			// Overwrite in place: the list holds the same pointer.
 			*old = *clone
 			continue
 		}
-		s.byName[name] = clone
+		s.byName[it.name] = clone
 		rebuild = true
 	}
 	if rebuild {
 		for name := range s.byName {
-			if n, ok := c.nodes[name]; !ok || n.Node == nil {
+			if it, ok := c.nodes[name]; !ok || it.info.Node == nil {
 				delete(s.byName, name)
 			}
 		}

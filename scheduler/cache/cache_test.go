@@ -1,6 +1,8 @@
 package cache
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -210,4 +212,49 @@ func TestNodeUpdateReparsesAllocatable(t *testing.T) {
 	if err := c.UpdateNode(st.MakeNode("n").Allocatable("x", "1Gi", "10").Obj()); err == nil {
 		t.Errorf("bad allocatable accepted")
 	}
+}
+
+func TestIncrementalSnapshotMatchesAFreshOne(t *testing.T) {
+	c, _ := newTestCache(t)
+	rng := rand.New(rand.NewPCG(7, 11))
+	incremental := NewSnapshot()
+	for step := 0; step < 3000; step++ {
+		node := fmt.Sprintf("n%d", rng.IntN(12))
+		pod := fmt.Sprintf("p%d", rng.IntN(60))
+		switch rng.IntN(7) {
+		case 0:
+			if err := c.AddNode(st.MakeNode(node).Obj()); err != nil {
+				t.Fatal(err)
+			}
+		case 1:
+			c.RemoveNode(node)
+		case 2:
+			_ = c.AssumePod(st.PodInfo(t, st.MakePod(pod).Req("100m", "1Mi").Owner("rs").Obj()), node)
+		case 3:
+			c.ForgetPod("default/" + pod)
+		case 4:
+			c.AddPod(st.PodInfo(t, st.MakePod(pod).Req("200m", "").Node(node).Obj()))
+		case 5:
+			c.RemovePod("default/" + pod)
+		case 6:
+			c.UpdateSnapshot(incremental)
+		}
+		if step%50 != 49 {
+			continue
+		}
+		c.UpdateSnapshot(incremental)
+		fresh := NewSnapshot()
+		c.UpdateSnapshot(fresh)
+		if a, b := describe(incremental), describe(fresh); a != b {
+			t.Fatalf("step %d: incremental snapshot\n%s\ndiffers from a fresh one\n%s", step, a, b)
+		}
+	}
+}
+
+func describe(s *Snapshot) string {
+	out := ""
+	for _, n := range s.Nodes() {
+		out += fmt.Sprintf("%s cpu=%d mem=%d pods=%d owners=%v\n", n.Name(), n.Requested.MilliCPU, n.Requested.Memory, n.PodCount, n.OwnerPods)
+	}
+	return out
 }

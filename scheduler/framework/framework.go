@@ -43,6 +43,21 @@ type Framework struct {
 	rand    *rand.Rand
 
 	nextStartNodeIndex int
+	// Buffers reused from cycle to cycle (one goroutine uses a Framework).
+	feasibleBuf []*NodeInfo
+	statusBuf   []*Status
+	scoreBuf    [][]int64
+	totalBuf    []int64
+}
+
+// grow returns buf resized to n, reusing its array when large enough.
+func grow[T any](buf []T, n int) []T {
+	if cap(buf) < n {
+		return make([]T, n)
+	}
+	buf = buf[:n]
+	clear(buf)
+	return buf
 }
 
 // New makes a framework. Filters run in the order given and a node fails at
@@ -149,8 +164,9 @@ func NumFeasibleNodesToFind(percentage, numAllNodes int) int {
 func (f *Framework) findFeasible(ctx context.Context, pod *PodInfo, nodes []*NodeInfo) ([]*NodeInfo, []*Status, error) {
 	n := len(nodes)
 	numToFind := NumFeasibleNodesToFind(f.opts.PercentageOfNodesToScore, n)
-	feasible := make([]*NodeInfo, numToFind)
-	statuses := make([]*Status, n)
+	f.feasibleBuf = grow(f.feasibleBuf, numToFind)
+	f.statusBuf = grow(f.statusBuf, n)
+	feasible, statuses := f.feasibleBuf, f.statusBuf
 	start := f.nextStartNodeIndex % n
 	var found, visited atomic.Int64
 	stop := func() bool { return found.Load() >= int64(numToFind) || ctx.Err() != nil }
@@ -178,13 +194,17 @@ func (f *Framework) findFeasible(ctx context.Context, pod *PodInfo, nodes []*Nod
 
 // prioritize returns the weighted total score of every feasible node.
 func (f *Framework) prioritize(pod *PodInfo, feasible []*NodeInfo) []int64 {
-	totals := make([]int64, len(feasible))
+	f.totalBuf = grow(f.totalBuf, len(feasible))
+	totals := f.totalBuf
 	if len(f.scores) == 0 {
 		return totals
 	}
-	perPlugin := make([][]int64, len(f.scores))
+	if len(f.scoreBuf) != len(f.scores) {
+		f.scoreBuf = make([][]int64, len(f.scores))
+	}
+	perPlugin := f.scoreBuf
 	for j := range f.scores {
-		perPlugin[j] = make([]int64, len(feasible))
+		perPlugin[j] = grow(perPlugin[j], len(feasible))
 	}
 	parallelize(f.opts.Parallelism, len(feasible), nil, func(i int) {
 		for j, pl := range f.scores {
