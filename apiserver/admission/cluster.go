@@ -11,8 +11,9 @@ import (
 const maxDataSize = 1 << 20
 
 var (
-	// BuiltinRoles are the roles a RoleBinding may grant.
-	BuiltinRoles = []string{"admin", "edit", "view", "controller", "scheduler", "node"}
+	// builtinRoles are the roles a RoleBinding may grant: the roles
+	// apiserver/auth defines (it keeps them unexported, hence this list).
+	builtinRoles = []string{"admin", "edit", "view", "controller", "scheduler", "node", "proxy"}
 
 	supportedSubjectKinds  = []string{"User", "Group"}
 	supportedAddressTypes  = []string{"InternalIP", "ExternalIP", "Hostname", "InternalDNS", "ExternalDNS"}
@@ -172,7 +173,7 @@ func validateLease(l *api.Lease) field.ErrorList {
 func validateRoleBinding(rb *api.RoleBinding) field.ErrorList {
 	errs := validateObjectMeta(rb.GetMetadata(), false, pathSegmentName)
 	rrPath := field.NewPath("roleRef", "name")
-	errs = append(errs, validateEnum(rb.GetRoleRef().GetName(), BuiltinRoles, false, rrPath)...)
+	errs = append(errs, validateEnum(rb.GetRoleRef().GetName(), builtinRoles, false, rrPath)...)
 	for i, s := range rb.GetSubjects() {
 		p := field.NewPath("subjects").Index(i)
 		errs = append(errs, validateEnum(s.GetKind(), supportedSubjectKinds, false, p.Child("kind"))...)

@@ -95,6 +95,7 @@ func TestValidateRoleBinding(t *testing.T) {
 	runRules(t, []rule{
 		{"valid rolebinding", rb(nil), "", ""},
 		{"roleRef required", rb(func(r *api.RoleBinding) { r.RoleRef = nil }), "roleRef.name", required},
+		{"proxy role", rb(func(r *api.RoleBinding) { r.RoleRef.Name = "proxy" }), "", ""},
 		{"roleRef is a built-in role", rb(func(r *api.RoleBinding) { r.RoleRef.Name = "root" }), "roleRef.name", notSupported},
 		{"subject kind enum", rb(func(r *api.RoleBinding) { r.Subjects[0].Kind = "ServiceAccount" }), "subjects[0].kind", notSupported},
 		{"subject name required", rb(func(r *api.RoleBinding) { r.Subjects[1].Name = "" }), "subjects[1].name", required},
