@@ -23,7 +23,9 @@ import (
 // dir is only partly running: Down must run first.
 var ErrPartlyUp = errors.New("a previous local cluster is partly running: run down first")
 
-// HTTP ports of the daemons' /healthz, /readyz and /metrics.
+// HTTP ports of the daemons' /healthz, /readyz and /metrics. The control
+// plane's listen on the bridge IP, so two clusters on one host (a
+// developer's and a test's) never collide.
 const (
 	apiserverHTTPPort  = 6080
 	cmHTTPPort         = 10257
@@ -204,6 +206,10 @@ func (c Config) clientConfig(file string, tls bool) *clientconfig.Config {
 	return &clientconfig.Config{CurrentContext: ctx.Name, Contexts: []clientconfig.Context{ctx}}
 }
 
+func (c Config) hostAddr(port int) string {
+	return net.JoinHostPort(c.HostIP().String(), fmt.Sprint(port))
+}
+
 func (c Config) componentConfig(file string) string {
 	return filepath.Join(c.configDir(), file+".config")
 }
@@ -230,7 +236,7 @@ func (c Config) APIServerArgs(tls, kubeletTLS bool) []string {
 	p := c.pkiDir()
 	args := []string{
 		"--listen", c.APIServer(),
-		"--http-addr", fmt.Sprintf("127.0.0.1:%d", apiserverHTTPPort),
+		"--http-addr", c.hostAddr(apiserverHTTPPort),
 		"--data-dir", filepath.Join(c.StateDir, "apiserver"),
 		"--service-cluster-ip-range", c.ServiceCIDR,
 	}
@@ -280,7 +286,7 @@ func (c Config) ControllerManagerArgs() []string {
 	return []string{
 		"--client-config", c.componentConfig(pki.FileControllerManager),
 		"--cluster-cidr", c.ClusterCIDR,
-		"--http-addr", fmt.Sprintf("127.0.0.1:%d", cmHTTPPort),
+		"--http-addr", c.hostAddr(cmHTTPPort),
 	}
 }
 
@@ -288,7 +294,7 @@ func (c Config) ControllerManagerArgs() []string {
 func (c Config) SchedulerArgs() []string {
 	return []string{
 		"--client-config", c.componentConfig(pki.FileScheduler),
-		"--http-addr", fmt.Sprintf("127.0.0.1:%d", schedulerHTTPPort),
+		"--http-addr", c.hostAddr(schedulerHTTPPort),
 	}
 }
 
@@ -345,7 +351,7 @@ func (u *upper) startControlPlane(ctx context.Context) error {
 		return err
 	}
 	if c.Wait {
-		if err := waitHTTP(ctx, fmt.Sprintf("http://127.0.0.1:%d/readyz", apiserverHTTPPort), api, time.Minute); err != nil {
+		if err := waitHTTP(ctx, "http://"+c.hostAddr(apiserverHTTPPort)+"/readyz", api, time.Minute); err != nil {
 			return err
 		}
 	}
