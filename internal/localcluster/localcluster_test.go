@@ -135,12 +135,15 @@ func requireRoot(t *testing.T, tools ...string) {
 	t.Fatalf("needs %v (CI must install them)", missing)
 }
 
-// binDir returns the repository's bin/ when it holds every component (a
-// real cluster that must become Ready), else a directory of stand-ins that
-// behave like daemons: they run until SIGTERM and name their flags (and so
-// the state dir) on their command line.
+// binDir returns the repository's bin/ (or $SKIFF_BIN_DIR) when it holds
+// every component (a real cluster that must become Ready), else a
+// directory of stand-ins that behave like daemons: they run until SIGTERM
+// and name their flags (and so the state dir) on their command line.
 func binDir(t *testing.T) (string, bool) {
 	repoBin, _ := filepath.Abs("../../bin")
+	if d := os.Getenv("SKIFF_BIN_DIR"); d != "" {
+		repoBin = d
+	}
 	real := true
 	for _, c := range Components() {
 		if _, err := os.Stat(filepath.Join(repoBin, c)); err != nil {
