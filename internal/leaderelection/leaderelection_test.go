@@ -3,6 +3,8 @@ package leaderelection
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,12 +16,25 @@ import (
 	"github.com/skiff-dev/skiff/proto/api"
 )
 
-// Short, valid timings: a lease of 2s, renewed every 100ms.
+// Short, valid timings: a lease of 3s, renewed every 100ms. The renew
+// deadline leaves room for a slow etcd fsync on a loaded machine.
 const (
-	leaseDuration = 2 * time.Second
-	renewDeadline = 1 * time.Second
+	leaseDuration = 3 * time.Second
+	renewDeadline = 2 * time.Second
 	retryPeriod   = 100 * time.Millisecond
 )
+
+// testLogger sends an elector's log to the test's log, shown on failure.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
 
 // candidate runs one elector and records what happens to it.
 type candidate struct {
@@ -48,6 +63,7 @@ func runCandidate(t *testing.T, c *client.Client, id string) *candidate {
 				cd.ended <- time.Now()
 			},
 			OnStoppedLeading: func() { close(cd.stopped) },
+			Logger:           testLogger(t),
 		})
 	}()
 	t.Cleanup(func() {
