@@ -232,3 +232,21 @@ func TestGetWatchPrintsChanges(t *testing.T) {
 		}
 	}
 }
+
+func TestGetSortByAndCreateDeploymentCommand(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	for _, n := range []string{"b", "c", "a"} {
+		e.ok("create", "deployment", n, "--image", "busybox", "--", "httpd", "-f")
+	}
+	d, _ := e.client().Deployments().Get(ctx, "default", "a")
+	if got := d.GetSpec().GetTemplate().GetSpec().GetContainers()[0].GetCommand(); strings.Join(got, " ") != "httpd -f" {
+		t.Errorf("create deployment -- COMMAND set command %q", got)
+	}
+	if got := e.ok("get", "deploy", "-o", "name"); got != "deployment.apps/a\ndeployment.apps/b\ndeployment.apps/c\n" {
+		t.Errorf("default order is by name: %q", got)
+	}
+	if got := e.ok("get", "deploy", "-o", "name", "--sort-by", ".metadata.resourceVersion"); got != "deployment.apps/b\ndeployment.apps/c\ndeployment.apps/a\n" {
+		t.Errorf("--sort-by resourceVersion (numeric): %q", got)
+	}
+}
