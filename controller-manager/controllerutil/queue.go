@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"k8s.io/client-go/util/workqueue"
+
+	"github.com/skiff-dev/skiff/internal/client"
 )
 
 // Queue is the rate-limited, de-duplicating work queue of "ns/name" keys
@@ -80,7 +82,12 @@ func (w *Worker) processNext(ctx context.Context) bool {
 	case ctx.Err() != nil:
 		// Shutting down: the next leader starts from the cache anyway.
 	default:
-		w.Logger.Warn("sync failed, requeueing", "controller", w.Name, "key", key,
+		level := slog.LevelWarn
+		if client.IsConflict(err) {
+			// Routine: the cache had not caught up with a write yet.
+			level = slog.LevelDebug
+		}
+		w.Logger.Log(ctx, level, "sync failed, requeueing", "queue", w.Name, "key", key,
 			"retries", w.Queue.NumRequeues(key), "err", err)
 		w.Queue.AddRateLimited(key)
 	}

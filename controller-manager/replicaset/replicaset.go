@@ -455,12 +455,21 @@ func (rc *Controller) updateStatus(ctx context.Context, rs *api.ReplicaSet, st *
 	upd := proto.Clone(rs).(*api.ReplicaSet)
 	upd.Status = st
 	_, err := rc.client.ReplicaSets().UpdateStatus(ctx, upd)
+	if client.IsConflict(err) {
+		// The spec or metadata moved on (the deployment controller scaled
+		// it, say). The counts stand as long as the spec is the one they
+		// were made for.
+		fresh, gerr := rc.client.ReplicaSets().Get(ctx, rs.GetMetadata().GetNamespace(), rs.GetMetadata().GetName())
+		if gerr == nil && fresh.GetMetadata().GetUid() == rs.GetMetadata().GetUid() &&
+			fresh.GetMetadata().GetGeneration() == rs.GetMetadata().GetGeneration() {
+			fresh.Status = st
+			_, err = rc.client.ReplicaSets().UpdateStatus(ctx, fresh)
+		}
+	}
 	if client.IsNotFound(err) {
 		return nil
 	}
 	if err != nil {
-		// A conflict means a newer version is on its way through the
-		// informer, which enqueues the key again.
 		return fmt.Errorf("update status of replicaset %s: %w", kinds.Key(rs), err)
 	}
 	return nil
