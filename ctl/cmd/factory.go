@@ -29,8 +29,6 @@ type Factory struct {
 	Now func() time.Time
 	// Getenv reads the environment ($EDITOR); os.Getenv when nil.
 	Getenv func(string) string
-	// IsTerminal says whether a stream is an interactive terminal (exec -t).
-	IsTerminal func(fd uintptr) bool
 }
 
 // AddFlags registers the global flags.

@@ -200,6 +200,9 @@ func TestGetOutputFormats(t *testing.T) {
 	if got := e.ok("get", "deploy,ns"); !strings.Contains(got, "deployment.apps/web") || !strings.Contains(got, "\n\nNAME") || !strings.Contains(got, "namespace/prod") {
 		t.Errorf("two kinds print two tables with kind-qualified names:\n%s", got)
 	}
+	if got := e.ok("get", "all"); !strings.HasPrefix(got, "NAME                READY   UP-TO-DATE   AVAILABLE   AGE\ndeployment.apps/web   ") && !strings.Contains(got, "deployment.apps/web ") {
+		t.Errorf("get all:\n%s", got)
+	}
 	if got := e.ok("get", "deploy/web", "ns/prod", "-o", "name"); got != "deployment.apps/web\nnamespace/prod\n" {
 		t.Errorf("kind/name arguments: %q", got)
 	}

@@ -126,6 +126,14 @@ func parseResourceArgs(args []string) ([]resourceRequest, error) {
 		if k == "" {
 			continue
 		}
+		if strings.ToLower(k) == "all" {
+			// kubectl's "all" category, in kubectl's order.
+			for _, r := range []string{"pods", "services", "deployments", "replicasets"} {
+				info, _ := kinds.ByResource(r)
+				out = append(out, resourceRequest{info: info})
+			}
+			continue
+		}
 		info, err := lookupKind(k)
 		if err != nil {
 			return nil, err

@@ -54,6 +54,15 @@ func KubeName(jsonName string) string {
 	return jsonName
 }
 
+// renameKeys moves obj[from] to obj[to] for every pair, after a walk over
+// obj has finished (a map must not gain keys while it is ranged over).
+func renameKeys(obj map[string]any, renames map[string]string) {
+	for from, to := range renames {
+		obj[to] = obj[from]
+		delete(obj, from)
+	}
+}
+
 // fieldByKubeName finds the field a Kubernetes field name denotes.
 func fieldByKubeName(md protoreflect.MessageDescriptor, name string) protoreflect.FieldDescriptor {
 	fields := md.Fields()
@@ -71,14 +80,15 @@ func toProtoNames(md protoreflect.MessageDescriptor, obj map[string]any) {
 	if isWellKnown(md) {
 		return
 	}
+	renames := map[string]string{}
+	defer func() { renameKeys(obj, renames) }()
 	for key, v := range obj {
 		fd := fieldByKubeName(md, key)
 		if fd == nil {
 			continue
 		}
 		if fd.JSONName() != key {
-			delete(obj, key)
-			obj[fd.JSONName()] = v
+			renames[key] = fd.JSONName()
 		}
 		if fd.Kind() != protoreflect.MessageKind {
 			continue
@@ -154,15 +164,15 @@ func fixInt64s(md protoreflect.MessageDescriptor, obj map[string]any) {
 		return
 	}
 	fields := md.Fields()
+	renames := map[string]string{}
+	defer func() { renameKeys(obj, renames) }()
 	for key, v := range obj {
 		fd := fields.ByJSONName(key)
 		if fd == nil {
 			continue
 		}
 		if kube := KubeName(key); kube != key {
-			delete(obj, key)
-			key = kube
-			obj[key] = v
+			renames[key] = kube
 		}
 		switch {
 		case fd.IsMap():
