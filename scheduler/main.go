@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/skiff-dev/skiff/internal/clientconfig"
 	"github.com/skiff-dev/skiff/internal/daemon"
@@ -29,11 +30,43 @@ func main() {
 	}
 }
 
+// settings are the parsed command line.
+type settings struct {
+	flags           daemon.Flags
+	opts            app.Options
+	clientConfig    string
+	schedulerConfig string
+	parallelism     int
+}
+
+// complete applies the --config file, loads --scheduler-config and lets
+// --parallelism override it.
+func (s *settings) complete(fs *pflag.FlagSet) error {
+	if err := s.flags.ApplyConfigFile(fs); err != nil {
+		return err
+	}
+	cfg, err := config.Load(s.schedulerConfig)
+	if err != nil {
+		return err
+	}
+	if fs.Changed("parallelism") {
+		cfg.Parallelism = s.parallelism
+		if err := cfg.Validate(); err != nil {
+			return fmt.Errorf("--parallelism: %w", err)
+		}
+	}
+	s.opts.Config = cfg
+	return nil
+}
+
 func newCommand() *cobra.Command {
-	flags := daemon.Flags{HTTPAddr: "127.0.0.1:10259"}
-	opts := app.Options{LeaderElect: true}
-	var clientConfig, schedulerConfig string
-	var parallelism int
+	cmd, _ := command()
+	return cmd
+}
+
+// command builds the command and the settings its flags fill.
+func command() (*cobra.Command, *settings) {
+	s := &settings{flags: daemon.Flags{HTTPAddr: "127.0.0.1:10259"}, opts: app.Options{LeaderElect: true}}
 	cmd := &cobra.Command{
 		Use:           component,
 		Short:         "Assign pending pods to nodes: filter, score, bind",
@@ -42,36 +75,25 @@ func newCommand() *cobra.Command {
 		SilenceErrors: true,
 		Args:          cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := flags.ApplyConfigFile(cmd.Flags()); err != nil {
+			if err := s.complete(cmd.Flags()); err != nil {
 				return err
 			}
-			cfg, err := config.Load(schedulerConfig)
-			if err != nil {
-				return err
-			}
-			if cmd.Flags().Changed("parallelism") {
-				cfg.Parallelism = parallelism
-				if err := cfg.Validate(); err != nil {
-					return fmt.Errorf("--parallelism: %w", err)
-				}
-			}
-			opts.Config = cfg
 			host, err := os.Hostname()
 			if err != nil {
 				return fmt.Errorf("hostname: %w", err)
 			}
-			opts.Identity = host + "_" + uuid.NewString()
-			cc, err := clientconfig.Load(clientConfig)
+			s.opts.Identity = host + "_" + uuid.NewString()
+			cc, err := clientconfig.Load(s.clientConfig)
 			if err != nil {
 				return err
 			}
-			return daemon.Run(cmd.Context(), component, flags, func(ctx context.Context, d *daemon.Daemon) error {
+			return daemon.Run(cmd.Context(), component, s.flags, func(ctx context.Context, d *daemon.Daemon) error {
 				c, err := cc.Dial(ctx)
 				if err != nil {
 					return fmt.Errorf("connect to the apiserver: %w", err)
 				}
-				rec := events.NewRecorder(c, cfg.SchedulerName, host, events.WithLogger(d.Logger))
-				a, err := app.New(opts, c, rec, d.Registry, d.Logger)
+				rec := events.NewRecorder(c, s.opts.Config.SchedulerName, host, events.WithLogger(d.Logger))
+				a, err := app.New(s.opts, c, rec, d.Registry, d.Logger)
 				if err != nil {
 					return err
 				}
@@ -86,10 +108,10 @@ func newCommand() *cobra.Command {
 		},
 	}
 	fs := cmd.Flags()
-	flags.Register(fs)
-	clientconfig.AddFlag(fs, &clientConfig)
-	fs.BoolVar(&opts.LeaderElect, "leader-elect", opts.LeaderElect, "elect a leader among scheduler replicas through the Lease skiff-system/scheduler; only the leader schedules")
-	fs.StringVar(&schedulerConfig, "scheduler-config", "", "scheduler configuration file (YAML: schedulerName, parallelism, percentageOfNodesToScore, podInitialBackoffSeconds, podMaxBackoffSeconds, podMaxInUnschedulablePodsDuration, bindConcurrency, assumedPodTTL, scoreWeights)")
-	fs.IntVar(&parallelism, "parallelism", config.Default().Parallelism, "goroutines that filter and score nodes (overrides the scheduler config)")
-	return cmd
+	s.flags.Register(fs)
+	clientconfig.AddFlag(fs, &s.clientConfig)
+	fs.BoolVar(&s.opts.LeaderElect, "leader-elect", s.opts.LeaderElect, "elect a leader among scheduler replicas through the Lease skiff-system/scheduler; only the leader schedules")
+	fs.StringVar(&s.schedulerConfig, "scheduler-config", "", "scheduler configuration file (YAML: schedulerName, parallelism, percentageOfNodesToScore, podInitialBackoffSeconds, podMaxBackoffSeconds, podMaxInUnschedulablePodsDuration, bindConcurrency, assumedPodTTL, scoreWeights)")
+	fs.IntVar(&s.parallelism, "parallelism", config.Default().Parallelism, "goroutines that filter and score nodes (overrides the scheduler config)")
+	return cmd, s
 }

@@ -86,7 +86,7 @@ func Default() Config {
 		PodInitialBackoffSeconds:          1,
 		PodMaxBackoffSeconds:              10,
 		PodMaxInUnschedulablePodsDuration: Duration{60 * time.Second},
-		BindConcurrency:                   64,
+		BindConcurrency:                   256,
 		AssumedPodTTL:                     Duration{30 * time.Second},
 		ScoreWeights: map[string]int64{
 			LeastAllocated:     1,

@@ -63,7 +63,7 @@ func TestLoadWithoutAFileIsTheDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.ScoreWeights[LeastAllocated] != 1 || cfg.BindConcurrency != 64 {
+	if cfg.ScoreWeights[LeastAllocated] != 1 || cfg.BindConcurrency != 256 {
 		t.Errorf("cfg = %+v", cfg)
 	}
 }

@@ -288,10 +288,8 @@ func (q *Queue) Requeue(p *QueuedPodInfo, cycle int64, unschedulable bool) {
 			p = withPod(p, f.latest)
 		}
 	}
-	if q.active.Len() > 0 {
-		if _, queued := q.active.Get(p.Key); queued {
-			return
-		}
+	if _, queued := q.active.Get(p.Key); queued {
+		return
 	}
 	if _, queued := q.backoff.Get(p.Key); queued {
 		return

@@ -13,7 +13,6 @@ import (
 	"github.com/skiff-dev/skiff/internal/client"
 	"github.com/skiff-dev/skiff/internal/testcluster"
 	"github.com/skiff-dev/skiff/proto/api"
-	"github.com/skiff-dev/skiff/scheduler/config"
 	st "github.com/skiff-dev/skiff/scheduler/schedtest"
 )
 
@@ -51,7 +50,7 @@ func runScheduleBenchmark(b *testing.B, numNodes, numPods int) {
 	if err := g.Wait(); err != nil {
 		b.Fatal(err)
 	}
-	s := startScheduler(b, tc.Client, func(c *config.Config) { c.BindConcurrency = 256 })
+	s := startScheduler(b, tc.Client, nil)
 	if !s.WaitForCacheSync(ctx) {
 		b.Fatal("caches never synced")
 	}
