@@ -4,11 +4,15 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 
 	"github.com/skiff-dev/skiff/proto/api"
@@ -53,6 +57,25 @@ func (k *fakeKubelet) Exec(stream grpc.BidiStreamingServer[api.ExecInput, api.Ex
 				}
 			}
 			if in.GetStdinClose() {
+				break
+			}
+		}
+	case "wait-resize":
+		// Echo stdin until the terminal is resized, then report the size.
+		for {
+			in, err := stream.Recv()
+			if err != nil {
+				return err
+			}
+			if len(in.GetStdin()) > 0 {
+				if err := stream.Send(&api.ExecOutput{Stdout: in.GetStdin()}); err != nil {
+					return err
+				}
+			}
+			if r := in.GetResize(); r != nil {
+				if err := stream.Send(&api.ExecOutput{Stdout: []byte(fmt.Sprintf("resized %dx%d\n", r.GetWidth(), r.GetHeight()))}); err != nil {
+					return err
+				}
 				break
 			}
 		}
@@ -186,5 +209,99 @@ func TestLogs(t *testing.T) {
 	}
 	if follows != 1 || previous != 1 {
 		t.Errorf("kubelet saw %d follow and %d previous requests: %v", follows, previous, fmt.Sprint(k.logs))
+	}
+}
+
+// openPTY opens a pseudo-terminal pair; the test's cleanup closes both.
+func openPTY(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
+	if err != nil {
+		t.Fatalf("open /dev/ptmx (exec -t needs a pseudo-terminal to test): %v", err)
+	}
+	t.Cleanup(func() { m.Close() })
+	fd := int(m.Fd())
+	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatalf("unlock pty: %v", err)
+	}
+	n, err := unix.IoctlGetInt(fd, unix.TIOCGPTN)
+	if err != nil {
+		t.Fatalf("pty number: %v", err)
+	}
+	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatalf("open pty slave: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return m, s
+}
+
+// TestExecTTYRawModeAndResize protects exec -it on a real terminal: the
+// start message carries the size, the terminal is raw while the command
+// runs and restored after, and SIGWINCH sends the new size.
+func TestExecTTYRawModeAndResize(t *testing.T) {
+	e := newEnv(t)
+	k := startFakeKubelet(t, e)
+	master, slave := openPTY(t)
+	if err := unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 24, Col: 80}); err != nil {
+		t.Fatal(err)
+	}
+	before, err := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Execute(context.Background(), []string{"exec", "-it", "web", "-c", "nginx", "--", "wait-resize"},
+			IOStreams{In: slave, Out: &out, ErrOut: &errOut}, e.factory())
+	}()
+	eventually(t, "the exec to start", func() bool {
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		return len(k.started) == 1
+	})
+	k.mu.Lock()
+	start := k.started[0]
+	k.mu.Unlock()
+	if !start.GetTty() || !start.GetStdin() || start.GetSize().GetWidth() != 80 || start.GetSize().GetHeight() != 24 {
+		t.Errorf("exec start = %v, want a 80x24 tty with stdin", start)
+	}
+	raw, err := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if raw.Lflag&unix.ICANON != 0 || raw.Lflag&unix.ECHO != 0 {
+		t.Error("the terminal is not in raw mode during exec -it")
+	}
+	if _, err := master.Write([]byte("typed")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "stdin to reach the command", func() bool { return strings.Contains(out.String(), "typed") })
+	if err := unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 50, Col: 132}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), "resized 132x50") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no resize reached the command; output %q", out.String())
+		}
+		_ = syscall.Kill(os.Getpid(), syscall.SIGWINCH)
+		time.Sleep(50 * time.Millisecond)
+	}
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("exec -it exited %d: %s", code, errOut.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("exec -it did not end")
+	}
+	after, err := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Lflag != before.Lflag {
+		t.Errorf("terminal not restored: lflag %#x, was %#x", after.Lflag, before.Lflag)
 	}
 }
