@@ -1,6 +1,7 @@
 package admission
 
 import (
+	"github.com/skiff-dev/skiff/apiserver/auth"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -11,9 +12,9 @@ import (
 const maxDataSize = 1 << 20
 
 var (
-	// builtinRoles are the roles a RoleBinding may grant: the roles
-	// apiserver/auth defines (it keeps them unexported, hence this list).
-	builtinRoles = []string{"admin", "edit", "view", "controller", "scheduler", "node", "proxy"}
+	// builtinRoles are the roles a RoleBinding may grant, as
+	// apiserver/auth defines them.
+	builtinRoles = auth.RoleNames()
 
 	supportedSubjectKinds  = []string{"User", "Group"}
 	supportedAddressTypes  = []string{"InternalIP", "ExternalIP", "Hostname", "InternalDNS", "ExternalDNS"}

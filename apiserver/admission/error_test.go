@@ -56,7 +56,7 @@ func TestInvalidErrorReadsLikeKubectl(t *testing.T) {
 		{
 			name: "role binding group",
 			obj:  with(validRoleBinding, func(r *api.RoleBinding) { r.RoleRef.Name = "root" }),
-			want: `RoleBinding.rbac.authorization.k8s.io "system:node:worker-1" is invalid: roleRef.name: Unsupported value: "root": supported values: "admin", "edit", "view", "controller", "scheduler", "node", "proxy"`,
+			want: `RoleBinding.rbac.authorization.k8s.io "system:node:worker-1" is invalid: roleRef.name: Unsupported value: "root": supported values: "admin", "controller", "edit", "node", "proxy", "scheduler", "view"`,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

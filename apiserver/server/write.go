@@ -81,10 +81,7 @@ func (s *Server) update(ctx context.Context, req *api.UpdateRequest, statusOnly 
 			kinds.Meta(next).Generation = kinds.Meta(cur).GetGeneration() + 1
 		}
 		kinds.SetTypeMeta(next)
-		if svc, ok := next.(*api.Service); ok {
-			keepAllocations(svc, cur.(*api.Service))
-		}
-		admission.Default(next)
+		admission.DefaultUpdate(next, cur)
 	}
 	if err := admission.ValidateUpdate(next, cur); err != nil {
 		return nil, apiError(info, meta.Name, err)

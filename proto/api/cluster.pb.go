@@ -166,8 +166,8 @@ func (x *LeaseSpec) GetLeaseTransitions() int32 {
 	return 0
 }
 
-// RoleBinding grants one of the built-in roles (admin, view, controller,
-// scheduler, node) to users and groups, cluster-wide when namespace is empty.
+// RoleBinding grants one of the built-in roles (admin, edit, view,
+// controller, scheduler, node, proxy) to users and groups, cluster-wide.
 type RoleBinding struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	ApiVersion    string                 `protobuf:"bytes,1,opt,name=api_version,json=apiVersion,proto3" json:"api_version,omitempty"`
