@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -98,6 +99,9 @@ type Kubelet struct {
 	c        *client.Client
 	log      *slog.Logger
 	informer *informer.Informer[*api.Pod]
+	// networkReady is set once the pod network is configured: the node
+	// is Ready from then on.
+	networkReady atomic.Bool
 }
 
 // New checks the configuration.
@@ -124,6 +128,14 @@ func New(cfg Config, c *client.Client) (*Kubelet, error) {
 func (k *Kubelet) Ready() error {
 	if !k.informer.HasSynced() {
 		return errors.New("pods not synced yet")
+	}
+	return nil
+}
+
+// nodeReady is the node's Ready condition: the pod network is configured.
+func (k *Kubelet) nodeReady() error {
+	if !k.networkReady.Load() {
+		return errors.New("pod network not configured: waiting for the node's pod CIDR")
 	}
 	return nil
 }
@@ -162,7 +174,7 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	reg := nodestatus.New(nodestatus.Config{
 		NodeName: cfg.NodeName, NodeIP: nodeIP, CPU: cfg.CPU, KubeletPort: int32(cfg.Port),
 		KubeletVersion: version.GitVersion, RuntimeVersion: rt.Version, Images: images(rt),
-		Ready: k.Ready, StatusPeriod: cfg.NodeStatusPeriod, Logger: k.log,
+		Ready: k.nodeReady, StatusPeriod: cfg.NodeStatusPeriod, Logger: k.log,
 	}, k.c)
 	if err := retry(ctx, k.log, "register node", func() error { _, err := reg.Register(ctx); return err }); err != nil {
 		return err
@@ -177,6 +189,7 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	k.networkReady.Store(true)
 	k.log.Info("pod network configured", "podCIDR", podCIDR, "bridge", cfg.Bridge)
 
 	mgr := pods.NewManager(pods.Config{

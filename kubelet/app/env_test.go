@@ -46,7 +46,7 @@ func randInt(n int64) int64 {
 	return v.Int64()
 }
 
-func newEnv(t testing.TB) *env {
+func newEnv(t testing.TB, opts ...func(*Config)) *env {
 	t.Helper()
 	containerdtest.RequireRoot(t, "containerd", "runc", "ip", "iptables", "/usr/lib/cni/bridge", "/usr/lib/cni/host-local", "/usr/lib/cni/portmap", "/usr/lib/cni/loopback")
 	e := &env{t: t}
@@ -78,6 +78,9 @@ func newEnv(t testing.TB) *env {
 	cfg.InsecureRegistries = []string{"127.0.0.1:1"}
 	cfg.Backoff = status.Backoff{Initial: time.Second, Max: 8 * time.Second}
 	cfg.NodeStatusPeriod = 2 * time.Second
+	for _, o := range opts {
+		o(&cfg)
+	}
 	e.cfg = cfg
 	// Runs after the kubelet has stopped (cleanups run last-in first-out):
 	// tear down whatever pods are left, then the bridge.

@@ -213,14 +213,18 @@ func (r *Registrar) updateStatus(ctx context.Context, node *api.Node) (*api.Node
 	}
 }
 
-// Run renews the lease every LeaseDuration/4 and writes the status every
-// StatusPeriod until ctx ends. A deleted Node is registered again.
+// Run writes the status at once and then every StatusPeriod, and renews
+// the lease every LeaseDuration/4, until ctx ends. A deleted Node is
+// registered again.
 func (r *Registrar) Run(ctx context.Context) {
 	leaseT := time.NewTicker(r.cfg.LeaseDuration / 4)
 	defer leaseT.Stop()
 	statusT := time.NewTicker(r.cfg.StatusPeriod)
 	defer statusT.Stop()
 	r.renewLease(ctx)
+	if _, err := r.Register(ctx); err != nil && ctx.Err() == nil {
+		r.log.Warn("node status", "err", err)
+	}
 	for {
 		select {
 		case <-ctx.Done():

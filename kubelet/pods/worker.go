@@ -159,7 +159,9 @@ func (w *worker) sync(ctx context.Context, pod *api.Pod) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, err
 	}
-	if sb == nil || sb.IP == "" {
+	if sb == nil || sb.IP == "" || !exists(sb.NetNSPath) {
+		// No sandbox, one whose set-up did not finish, or one whose
+		// namespace is gone (the node rebooted): make a fresh one.
 		// Say ContainerCreating before the network and pulls take time.
 		if err := w.writeStatus(ctx, pod, w.compute(pod, nil, "", now)); err != nil {
 			w.log.Warn("write status", "err", err)
@@ -432,4 +434,9 @@ func limits(c *api.Container) (memory, cpuMilli int64, err error) {
 		cpuMilli = q.MilliValue()
 	}
 	return memory, cpuMilli, nil
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

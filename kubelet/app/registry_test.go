@@ -1,0 +1,159 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	ctrdimages "github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/core/remotes/docker"
+
+	"github.com/skiff-dev/skiff/internal/imagebuild"
+	"github.com/skiff-dev/skiff/kubelet/containerdtest"
+	"github.com/skiff-dev/skiff/kubelet/nodestatus"
+	"github.com/skiff-dev/skiff/proto/api"
+)
+
+// startRegistry runs Debian's docker-registry on a loopback port until the
+// test ends and returns its host:port.
+func startRegistry(t *testing.T) string {
+	t.Helper()
+	containerdtest.RequireRoot(t, "docker-registry")
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := lis.Addr().String()
+	lis.Close()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config.yml")
+	conf := fmt.Sprintf("version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n", filepath.Join(dir, "data"), addr)
+	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("docker-registry", "serve", cfg)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	for i := 0; ; i++ {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return addr
+		}
+		if i > 100 {
+			t.Fatalf("docker-registry did not start: %s", out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// pushBusybox pushes the busybox image to the registry as ref, through a
+// scratch namespace of the test's containerd.
+func pushBusybox(t *testing.T, e *env, ref string) {
+	t.Helper()
+	ctx := containerdNSNamed("push")
+	c := e.ctrd.Client(t, "push")
+	var buf bytes.Buffer
+	if err := imagebuild.Busybox(&buf, "busybox:latest"); err != nil {
+		t.Fatal(err)
+	}
+	imgs, err := c.Import(ctx, &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ImageService().Create(ctx, ctrdimages.Image{Name: ref, Target: imgs[0].Target}); err != nil {
+		t.Fatal(err)
+	}
+	resolver := docker.NewResolver(docker.ResolverOptions{Hosts: docker.ConfigureDefaultRegistries(docker.WithPlainHTTP(docker.MatchAllHosts))})
+	if err := c.Push(ctx, ref, imgs[0].Target, containerd.WithResolver(resolver)); err != nil {
+		t.Fatalf("push %s: %v", ref, err)
+	}
+}
+
+func TestNodeRegistrationPreloadAndRegistryPull(t *testing.T) {
+	registry := startRegistry(t)
+	e := newEnv(t, func(c *Config) { c.InsecureRegistries = []string{registry} })
+	ctx := context.Background()
+
+	t.Run("node registers with capacity, addresses, labels, Ready and a lease", func(t *testing.T) {
+		var node *api.Node
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			n, err := e.cluster.Client.Nodes().Get(ctx, "", e.cfg.NodeName)
+			if err == nil && len(n.GetStatus().GetImages()) > 0 {
+				node = n
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node %s: %v %v", e.cfg.NodeName, n, err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		l := node.GetMetadata().GetLabels()
+		if l["kubernetes.io/hostname"] != e.cfg.NodeName || l["kubernetes.io/os"] != "linux" || l["kubernetes.io/arch"] != runtime.GOARCH {
+			t.Errorf("labels = %v", l)
+		}
+		st := node.GetStatus()
+		if st.GetCapacity()["cpu"] != fmt.Sprint(runtime.NumCPU()) || st.GetCapacity()["pods"] != "110" || st.GetAllocatable()["memory"] == "" {
+			t.Errorf("capacity %v allocatable %v", st.GetCapacity(), st.GetAllocatable())
+		}
+		addrs := map[string]string{}
+		for _, a := range st.GetAddresses() {
+			addrs[a.GetType()] = a.GetAddress()
+		}
+		if addrs["InternalIP"] != "127.0.0.1" || addrs["Hostname"] == "" {
+			t.Errorf("addresses = %v", addrs)
+		}
+		if len(st.GetConditions()) != 1 || st.GetConditions()[0].GetType() != "Ready" || st.GetConditions()[0].GetStatus() != "True" {
+			t.Errorf("conditions = %v", st.GetConditions())
+		}
+		if st.GetDaemonEndpoints().GetKubeletPort() == 0 || st.GetNodeInfo().GetContainerRuntimeVersion() == "" || st.GetNodeInfo().GetKernelVersion() == "" {
+			t.Errorf("daemonEndpoints %v nodeInfo %v", st.GetDaemonEndpoints(), st.GetNodeInfo())
+		}
+		// The preloaded tarball was imported.
+		var names []string
+		for _, img := range st.GetImages() {
+			names = append(names, img.GetNames()...)
+		}
+		if !slices.Contains(names, "docker.io/library/busybox:latest") {
+			t.Errorf("node images %v lack the preloaded busybox", names)
+		}
+		lease, err := e.cluster.Client.Leases().Get(ctx, nodestatus.LeaseNamespace, e.cfg.NodeName)
+		if err != nil || lease.GetSpec().GetHolderIdentity() != e.cfg.NodeName || lease.GetSpec().GetRenewTime() == nil {
+			t.Errorf("lease = %v, %v", lease, err)
+		}
+	})
+
+	t.Run("an image is pulled from a plain-HTTP local registry", func(t *testing.T) {
+		ref := registry + "/test/busybox:v1"
+		pushBusybox(t, e, ref)
+		e.createPod("pulled", &api.Container{Name: "main", Image: ref, Command: []string{"sleep", "1000"}})
+		p := e.waitPod("pulled", 60*time.Second, "Running", running)
+		if id := p.GetStatus().GetContainerStatuses()[0].GetImageId(); id != ref {
+			t.Errorf("imageID = %q, want %q", id, ref)
+		}
+	})
+}
