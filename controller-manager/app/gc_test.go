@@ -48,6 +48,12 @@ func TestDeletingDeploymentPropagatesByPolicy(t *testing.T) {
 				}
 				return nil
 			})
+			if tt.policy == "Foreground" {
+				// Foreground: the owner goes last.
+				if rss, pods := e.listReplicaSets(sel), e.listPods(sel); len(rss)+len(pods) > 0 {
+					t.Fatalf("deployment gone before its dependents: %d replicasets, %d pods left", len(rss), len(pods))
+				}
+			}
 			if !tt.keep {
 				eventually(t, 30*time.Second, "replicasets and pods gone", func() error {
 					if rss := e.listReplicaSets(sel); len(rss) > 0 {
