@@ -8,6 +8,7 @@ package deploy_test
 import (
 	"bytes"
 	"crypto/x509"
+	"errors"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -350,6 +351,49 @@ func TestInstallIntoRootVerifiesEverything(t *testing.T) {
 			continue
 		}
 		checkConfigKeysAreFlags(t, filepath.Join(bin, c), filepath.Join(root, "etc/skiff", c+".yaml"))
+	}
+
+	// A separate worker, as rollout.sh makes it: its certificates signed
+	// on the control plane, handed over with --pki-from, never the CA key.
+	if out, err := exec.Command(filepath.Join(bin, "skiff-pki"), "node", "w1", "--ip", "10.0.0.21", "--dir", pkiDir).CombinedOutput(); err != nil {
+		t.Fatalf("skiff-pki node: %v\n%s", err, out)
+	}
+	handOver := t.TempDir()
+	for _, f := range []string{"ca.crt", "kubelet-w1.crt", "kubelet-w1.key", "kubelet-w1-serving.crt", "kubelet-w1-serving.key", "proxy.crt", "proxy.key"} {
+		data, err := os.ReadFile(filepath.Join(pkiDir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(handOver, f), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	workerRoot := t.TempDir()
+	if out, err := runScript(t, "install.sh", "worker", "--root", workerRoot, "--bin-dir", bin, "--node-name", "w1",
+		"--node-ip", "10.0.0.21", "--apiservers", "10.0.0.11:6443,10.0.0.12:6443", "--pki-from", handOver); err != nil {
+		t.Fatalf("install.sh worker --pki-from: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(workerRoot, "etc/skiff/pki/ca.key")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the worker has a CA key: %v", err)
+	}
+	wcfg, err := clientconfig.Load(filepath.Join(workerRoot, "etc/skiff/kubelet.config"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, err := wcfg.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(wctx.Servers, []string{"10.0.0.11:6443", "10.0.0.12:6443"}) {
+		t.Errorf("worker servers %v", wctx.Servers)
+	}
+	if _, err := pki.Verify(pkiDir, filepath.Join(workerRoot, wctx.ClientCertificate), x509.ExtKeyUsageClientAuth, time.Now()); err != nil {
+		t.Errorf("worker kubelet certificate: %v", err)
+	}
+	// Without its certificates a worker install stops and says what to do.
+	if out, err := runScript(t, "install.sh", "worker", "--root", t.TempDir(), "--bin-dir", bin, "--node-name", "w2",
+		"--node-ip", "10.0.0.22", "--apiservers", "10.0.0.11:6443", "--pki-from", t.TempDir()); err == nil || !strings.Contains(out, "skiff-pki node w2") {
+		t.Errorf("worker install without certificates: err=%v\n%s", err, out)
 	}
 
 	units, _ := filepath.Glob(filepath.Join(root, "etc/systemd/system/skiff-*.service"))

@@ -389,7 +389,9 @@ install_units() {
 		# planes only bring once their own install runs.
 		[[ $NO_START == 1 ]] || run systemctl restart --no-block etcd.service
 	fi
-	if [[ $ROLE == worker ]]; then
+	# Under --root no package is installed: containerd is there only if the
+	# root already has it.
+	if [[ $ROLE == worker && (-z $ROOT || -e ${ROOT}/usr/lib/systemd/system/containerd.service || -e ${ROOT}/lib/systemd/system/containerd.service) ]]; then
 		run "${systemctl[@]}" enable containerd.service
 		[[ $NO_START == 1 ]] || run systemctl start containerd.service
 	fi
