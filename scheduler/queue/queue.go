@@ -62,8 +62,11 @@ type Options struct {
 }
 
 // inFlight is a popped pod: changes that arrive while it is scheduled are
-// kept here and applied if it comes back.
+// kept here and applied if it comes back. A pod deleted and then created
+// again under the same name while in flight has deleted false and latest
+// set to the new pod.
 type inFlight struct {
+	uid     string
 	deleted bool
 	latest  *framework.PodInfo
 }
@@ -154,7 +157,7 @@ func (q *Queue) Add(pi *framework.PodInfo) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if f, ok := q.inFlight[pi.Key]; ok {
-		f.latest = pi
+		f.latest, f.deleted = pi, false
 		return
 	}
 	if q.updateInPlace(pi) {
@@ -195,7 +198,7 @@ func (q *Queue) Update(oldPI, newPI *framework.PodInfo) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if f, ok := q.inFlight[newPI.Key]; ok {
-		f.latest = newPI
+		f.latest, f.deleted = newPI, false
 		return
 	}
 	if old, ok := q.unschedulable[newPI.Key]; ok {
@@ -229,7 +232,7 @@ func (q *Queue) Delete(key string) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if f, ok := q.inFlight[key]; ok {
-		f.deleted = true
+		f.deleted, f.latest = true, nil
 		return
 	}
 	q.active.Delete(key)
@@ -258,16 +261,27 @@ func (q *Queue) Pop(ctx context.Context) (p *QueuedPodInfo, cycle int64, ok bool
 	p = q.active.Pop()
 	p.Attempts++
 	q.schedulingCycle++
-	q.inFlight[p.Key] = &inFlight{}
+	q.inFlight[p.Key] = &inFlight{uid: p.Pod.GetMetadata().GetUid()}
 	return p, q.schedulingCycle, true
 }
 
-// Done ends a pod's flight without requeueing it: it was assumed and is
-// being bound, or it needs no scheduling any more.
+// Done ends a pod's flight without requeueing it: it was bound, or needs
+// no scheduling any more. A new pod created under the same name meanwhile
+// is queued as the new pod it is.
 func (q *Queue) Done(key string) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	f, ok := q.inFlight[key]
+	if !ok {
+		return
+	}
 	delete(q.inFlight, key)
+	if f.deleted || f.latest == nil || f.latest.Pod.GetMetadata().GetUid() == f.uid {
+		return
+	}
+	now := q.opts.Clock.Now()
+	q.active.AddOrUpdate(&QueuedPodInfo{PodInfo: f.latest, Timestamp: now, InitialAttemptTimestamp: now})
+	q.cond.Signal()
 }
 
 // Requeue returns a pod whose attempt failed. An unschedulable pod waits in
@@ -285,6 +299,13 @@ func (q *Queue) Requeue(p *QueuedPodInfo, cycle int64, unschedulable bool) {
 			return
 		}
 		if f.latest != nil {
+			if f.latest.Pod.GetMetadata().GetUid() != f.uid {
+				// A new pod under the same name: it owes no backoff.
+				now := q.opts.Clock.Now()
+				q.active.AddOrUpdate(&QueuedPodInfo{PodInfo: f.latest, Timestamp: now, InitialAttemptTimestamp: now})
+				q.cond.Signal()
+				return
+			}
 			p = withPod(p, f.latest)
 		}
 	}

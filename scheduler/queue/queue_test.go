@@ -287,3 +287,34 @@ func TestDoneEndsTheFlight(t *testing.T) {
 		t.Fatalf("lengths = %+v, want empty", l)
 	}
 }
+
+func TestPodRecreatedUnderTheSameNameWhileInFlightIsKept(t *testing.T) {
+	newPod := func() *framework.PodInfo {
+		p := st.MakePod("p").Obj()
+		p.Metadata.Uid = "uid-second"
+		return st.PodInfo(t, p)
+	}
+	for _, tc := range []struct {
+		name   string
+		finish func(q *Queue, p *QueuedPodInfo, cycle int64)
+	}{
+		{"the first pod's binding is rejected", func(q *Queue, p *QueuedPodInfo, cycle int64) { q.Requeue(p, cycle, false) }},
+		{"the first pod was bound before it was deleted", func(q *Queue, p *QueuedPodInfo, _ int64) { q.Done(p.Key) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q, _ := newTestQueue(t)
+			q.Add(pi(t, st.MakePod("p")))
+			p, cycle := mustPop(t, q)
+			q.Delete(p.Key)
+			q.Add(newPod())
+			tc.finish(q, p, cycle)
+			if w := q.Where(p.Key); w != "active" {
+				t.Fatalf("the new pod is in %q, want active: it owes no backoff", w)
+			}
+			got, _ := mustPop(t, q)
+			if uid := got.Pod.GetMetadata().GetUid(); uid != "uid-second" || got.Attempts != 1 {
+				t.Errorf("popped uid %s after %d attempts, want the new pod's first attempt", uid, got.Attempts)
+			}
+		})
+	}
+}

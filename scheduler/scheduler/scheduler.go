@@ -280,11 +280,12 @@ func (s *Scheduler) bind(ctx context.Context, qp *queue.QueuedPodInfo, cycle int
 		// The forgotten assumption freed room another pod may be waiting for.
 		s.queue.MoveAllToActiveOrBackoffQueue(queue.AssumedPodForget)
 		if client.IsNotFound(err) || isFailedPrecondition(err) || client.IsConflict(err) {
-			// Deleted, replaced, already bound or terminating: nothing to
-			// schedule; the informer tells the rest.
-			s.log.Debug("binding rejected, dropping pod", "pod", qp.Key, "node", host, "err", err)
+			// Deleted, replaced, already bound or terminating. The informer
+			// tells the queue, which drops the pod or keeps its successor;
+			// until then it waits out a backoff.
+			s.log.Debug("binding rejected", "pod", qp.Key, "node", host, "err", err)
 			s.observeAttempt(metrics.ResultError, start)
-			s.queue.Done(qp.Key)
+			s.queue.Requeue(qp, cycle, false)
 			return
 		}
 		if ctx.Err() != nil {
