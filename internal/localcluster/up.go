@@ -67,7 +67,10 @@ func Up(ctx context.Context, cfg Config) (*State, error) {
 				alive++
 			}
 		}
-		if alive == len(prev.Processes) && prev.Config.Nodes == cfg.Nodes {
+		if alive == len(prev.Processes) {
+			if prev.Config.Nodes != cfg.Nodes {
+				return nil, fmt.Errorf("the local cluster in %s runs %d nodes, not %d: run down first to change the node count", cfg.StateDir, prev.Config.Nodes, cfg.Nodes)
+			}
 			cfg.Logger.Info("local cluster already up", "stateDir", cfg.StateDir, "processes", alive)
 			return prev, nil
 		}
