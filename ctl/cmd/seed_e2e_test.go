@@ -1,0 +1,137 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	cmapp "github.com/skiff-dev/skiff/controller-manager/app"
+	"github.com/skiff-dev/skiff/internal/events"
+	"github.com/skiff-dev/skiff/internal/hollownode"
+	schedapp "github.com/skiff-dev/skiff/scheduler/app"
+	schedconfig "github.com/skiff-dev/skiff/scheduler/config"
+)
+
+// startControlPlane runs the controller-manager, the scheduler and two
+// hollow nodes (which report pods Running without containers) against the
+// env's apiserver until the test ends.
+func startControlPlane(t *testing.T, e *env) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+	})
+	log := slog.New(slog.DiscardHandler)
+	c := e.client()
+
+	cmRec := events.NewRecorder(c, "controller-manager", "test")
+	schedRec := events.NewRecorder(c, "default-scheduler", "test")
+	wg.Go(func() { cmRec.Run(ctx) })
+	wg.Go(func() { schedRec.Run(ctx) })
+
+	cfg := cmapp.Defaults()
+	cfg.LeaderElect = false
+	cm, err := cmapp.New(cfg, c, cmRec, prometheus.NewRegistry(), log)
+	if err != nil {
+		t.Fatalf("controller-manager: %v", err)
+	}
+	wg.Go(func() {
+		if err := cm.Run(ctx); err != nil && ctx.Err() == nil {
+			t.Errorf("controller-manager stopped: %v", err)
+		}
+	})
+
+	sched, err := schedapp.New(schedapp.Options{Config: schedconfig.Default()}, c, schedRec, prometheus.NewRegistry(), log)
+	if err != nil {
+		t.Fatalf("scheduler: %v", err)
+	}
+	wg.Go(func() {
+		if err := sched.Run(ctx); err != nil && ctx.Err() == nil {
+			t.Errorf("scheduler stopped: %v", err)
+		}
+	})
+
+	fleet := hollownode.NewFleet(ctx, c, hollownode.FleetOptions{Logger: log})
+	t.Cleanup(fleet.Close)
+	for i := 1; i <= 2; i++ {
+		n, err := hollownode.Start(ctx, c, fmt.Sprintf("node-%d", i), hollownode.Options{Fleet: fleet})
+		if err != nil {
+			t.Fatalf("hollow node: %v", err)
+		}
+		t.Cleanup(n.Close)
+	}
+}
+
+// TestSeedScenarioWithControlPlane runs the seed scenario the way a user
+// does, with every controller working: create, watch the rollout, see
+// every column kubectl shows, lose a pod and see it replaced, scale, roll
+// out a new image, roll back, delete with cascading.
+func TestSeedScenarioWithControlPlane(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the whole control plane")
+	}
+	e := newEnv(t)
+	startControlPlane(t, e)
+
+	if got := e.ok("create", "deployment", "k8s-nginx", "--image", "nginx", "-r", "3"); got != "deployment.apps/k8s-nginx created\n" {
+		t.Fatalf("create printed %q", got)
+	}
+	status := e.ok("rollout", "status", "deployment/k8s-nginx", "--timeout=60s")
+	if !strings.HasSuffix(status, "deployment \"k8s-nginx\" successfully rolled out\n") {
+		t.Fatalf("rollout status:\n%s", status)
+	}
+	age := `(\d+s)`
+	expect := func(args []string, pattern string) string {
+		t.Helper()
+		out := e.ok(args...)
+		if !regexp.MustCompile(`^` + pattern + `$`).MatchString(out) {
+			t.Errorf("ctl %s:\n%s\nwant to match:\n%s", strings.Join(args, " "), out, pattern)
+		}
+		return out
+	}
+	expect([]string{"get", "deployments"}, `NAME        READY   UP-TO-DATE   AVAILABLE   AGE\nk8s-nginx   3/3     3            3           `+age+`\n`)
+	rs := expect([]string{"get", "rs"}, `NAME                   DESIRED   CURRENT   READY   AGE\nk8s-nginx-[a-z0-9]{10}   3         3         3       `+age+`\n`)
+	rsName := strings.Fields(strings.Split(rs, "\n")[1])[0]
+	podRow := rsName + `-[a-z0-9]{5}   1/1     Running   0          ` + age + ` +[0-9.]+ +node-[12]   <none>           <none>\n`
+	pods := expect([]string{"get", "pods", "-o", "wide"}, `NAME +READY   STATUS    RESTARTS   AGE   IP +NODE     NOMINATED NODE   READINESS GATES\n(`+podRow+`){3}`)
+
+	victim := strings.Fields(strings.Split(pods, "\n")[1])[0]
+	if got := e.ok("delete", "pod", victim); got != fmt.Sprintf("pod %q deleted\n", victim) {
+		t.Errorf("delete pod printed %q", got)
+	}
+	eventually(t, "a replacement pod", func() bool {
+		out := e.ok("get", "pods", "--no-headers")
+		return strings.Count(out, "Running") == 3 && !strings.Contains(out, victim)
+	})
+	if out := e.ok("describe", "pod", victim[:len(rsName)]); !strings.Contains(out, "default-scheduler  Successfully assigned") {
+		t.Errorf("describe shows no scheduler event:\n%s", out)
+	}
+
+	e.ok("scale", "deployment/k8s-nginx", "--replicas=5")
+	e.ok("rollout", "status", "deployment/k8s-nginx", "--timeout=60s")
+	expect([]string{"get", "deploy", "k8s-nginx"}, `NAME        READY   UP-TO-DATE   AVAILABLE   AGE\nk8s-nginx   5/5     5            5           `+age+`\n`)
+
+	e.ok("set", "image", "deployment/k8s-nginx", "nginx=nginx:1.27")
+	e.ok("rollout", "status", "deployment/k8s-nginx", "--timeout=60s")
+	expect([]string{"rollout", "history", "deployment/k8s-nginx"}, `deployment.apps/k8s-nginx \nREVISION  CHANGE-CAUSE\n1         <none>\n2         <none>\n\n`)
+	if got := e.ok("rollout", "undo", "deployment/k8s-nginx"); got != "deployment.apps/k8s-nginx rolled back\n" {
+		t.Errorf("undo printed %q", got)
+	}
+	e.ok("rollout", "status", "deployment/k8s-nginx", "--timeout=60s")
+	if img := e.ok("get", "deploy", "k8s-nginx", "-o", "jsonpath={.spec.template.spec.containers[0].image}"); img != "nginx" {
+		t.Errorf("image after undo = %q", img)
+	}
+
+	e.ok("delete", "deployment", "k8s-nginx", "--cascade=foreground", "--timeout=60s")
+	eventually(t, "the garbage collector to remove the pods", func() bool {
+		return e.run("", "get", "pods").err == "No resources found in default namespace.\n"
+	})
+}
