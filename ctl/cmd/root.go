@@ -71,7 +71,7 @@ Find more information at docs/architecture.md.`,
 			newLabelCmd(streams, f, labelTarget()), newLabelCmd(streams, f, annotationTarget()), newCompletionCmd(streams),
 		}},
 		{"Other Commands:", []*cobra.Command{
-			newConfigCmd(streams, f), newVersionCmd(streams, f),
+			newAPIResourcesCmd(streams), newConfigCmd(streams, f), newVersionCmd(streams, f),
 		}},
 	}
 	for i, g := range groups {

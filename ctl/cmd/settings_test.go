@@ -161,3 +161,17 @@ func TestConfigFileIsCreatedBySetContext(t *testing.T) {
 		t.Errorf("the config file must be private: %v %v", st.Mode(), err)
 	}
 }
+
+func TestAPIResources(t *testing.T) {
+	r := runPlain(t, "api-resources")
+	lines := strings.Split(r.out, "\n")
+	if r.code != 0 || lines[0] != "NAME           SHORTNAMES   APIVERSION                     NAMESPACED   KIND" {
+		t.Fatalf("api-resources header: %q", lines[0])
+	}
+	if !strings.Contains(r.out, "\ndeployments    deploy       apps/v1                        true         Deployment\n") {
+		t.Errorf("api-resources:\n%s", r.out)
+	}
+	if r := runPlain(t, "api-resources", "-o", "name", "--namespaced=false"); r.out != "namespaces\nnodes\nrolebindings.rbac.authorization.k8s.io\n" {
+		t.Errorf("api-resources -o name --namespaced=false: %q", r.out)
+	}
+}
