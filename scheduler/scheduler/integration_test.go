@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -299,5 +300,41 @@ func TestNoNodeOvercommittedWhen500PodsArriveAtOnce(t *testing.T) {
 			}
 			break
 		}
+	}
+}
+
+func TestRunLeavesNoGoroutineBehind(t *testing.T) {
+	tc := testcluster.Start(t)
+	st.RegisterNode(t, tc.Client, st.MakeNode("n1").Obj())
+	time.Sleep(100 * time.Millisecond)
+	before := runtime.NumGoroutine()
+
+	cfg := config.Default()
+	rec := events.NewRecorder(tc.Client, cfg.SchedulerName, "test-host")
+	s, err := New(Options{Config: cfg, Client: tc.Client, Recorder: rec, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { rec.Run(ctx) })
+	wg.Go(func() { s.Run(ctx) })
+	st.CreatePod(t, tc.Client, st.MakePod("fits").Obj())
+	st.CreatePod(t, tc.Client, st.MakePod("too-big").Req("100", "").Obj())
+	eventually(t, 20*time.Second, "one bound, one reported", func() (bool, string) {
+		fits := getPod(t, tc.Client, "fits").GetSpec().GetNodeName()
+		c := podScheduledCondition(getPod(t, tc.Client, "too-big"))
+		return fits == "n1" && c.GetReason() == ReasonUnschedulable, fmt.Sprintf("fits on %q, too-big %v", fits, c)
+	})
+	cancel()
+	wg.Wait()
+
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if after := runtime.NumGoroutine(); after > before {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("%d goroutines before the scheduler, %d after it stopped:\n%s", before, after, buf[:runtime.Stack(buf, true)])
 	}
 }
