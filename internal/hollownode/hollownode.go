@@ -159,6 +159,7 @@ type Options struct {
 type Node struct {
 	Name  string
 	IP    string
+	uid   string // the Node object's
 	fleet *Fleet
 	own   bool // the fleet is this node's alone
 	index int
@@ -282,6 +283,7 @@ func (n *Node) register(ctx context.Context, opts Options) error {
 	case err != nil:
 		return fmt.Errorf("hollow node %s: register: %w", n.Name, err)
 	}
+	n.uid = created.GetMetadata().GetUid()
 	if proto.Equal(created.GetStatus(), node.GetStatus()) {
 		return nil
 	}
@@ -336,8 +338,11 @@ func (n *Node) renew(ctx context.Context) error {
 	if lease == nil {
 		dur := n.fleet.opts.LeaseDurationSeconds
 		out, err = leases.Create(ctx, &api.Lease{
-			Metadata: &api.ObjectMeta{Name: n.Name, Namespace: LeaseNamespace},
-			Spec:     &api.LeaseSpec{HolderIdentity: n.Name, LeaseDurationSeconds: &dur, RenewTime: now, AcquireTime: now},
+			Metadata: &api.ObjectMeta{Name: n.Name, Namespace: LeaseNamespace, OwnerReferences: []*api.OwnerReference{
+				// As the kubelet does: the Lease goes with its Node.
+				{ApiVersion: "v1", Kind: "Node", Name: n.Name, Uid: n.uid},
+			}},
+			Spec: &api.LeaseSpec{HolderIdentity: n.Name, LeaseDurationSeconds: &dur, RenewTime: now, AcquireTime: now},
 		})
 		if client.IsAlreadyExists(err) {
 			lease, err = leases.Get(ctx, LeaseNamespace, n.Name)

@@ -98,6 +98,10 @@ func TestHollowNodeRegistersHeartbeatsAndRunsItsPods(t *testing.T) {
 		return l.GetSpec().GetRenewTime().AsTime()
 	}
 	first := renewTime()
+	if l, _ := c.Leases().Get(ctx, hollownode.LeaseNamespace, "n1"); len(l.GetMetadata().GetOwnerReferences()) != 1 ||
+		l.GetMetadata().GetOwnerReferences()[0].GetUid() != node.GetMetadata().GetUid() {
+		t.Fatalf("lease ownerReferences %v, want the node", l.GetMetadata().GetOwnerReferences())
+	}
 	eventually(t, 5*time.Second, "lease renewed", func() error {
 		if !renewTime().After(first) {
 			return fmt.Errorf("renewTime still %v", first)
