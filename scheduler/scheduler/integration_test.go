@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	cmapp "github.com/skiff-dev/skiff/controller-manager/app"
 	"github.com/skiff-dev/skiff/internal/client"
 	"github.com/skiff-dev/skiff/internal/events"
 	"github.com/skiff-dev/skiff/internal/hollownode"
@@ -337,4 +339,57 @@ func TestRunLeavesNoGoroutineBehind(t *testing.T) {
 		buf := make([]byte, 1<<20)
 		t.Fatalf("%d goroutines before the scheduler, %d after it stopped:\n%s", before, after, buf[:runtime.Stack(buf, true)])
 	}
+}
+
+func TestReplicasOfOneDeploymentSpreadAcrossNodes(t *testing.T) {
+	tc := testcluster.Start(t)
+	startHollowNodes(t, tc.Client, nil, "node-a", "node-b", "node-c")
+	startControllerManager(t, tc.Client)
+	startScheduler(t, tc.Client, nil)
+
+	replicas := int32(6)
+	labels := map[string]string{"app": "web"}
+	template := st.MakePod("").Req("100m", "64Mi").Labels(labels).Obj()
+	if _, err := tc.Client.Deployments().Create(context.Background(), &api.Deployment{
+		Metadata: &api.ObjectMeta{Name: "web", Namespace: "default"},
+		Spec: &api.DeploymentSpec{
+			Replicas: &replicas,
+			Selector: &api.LabelSelector{MatchLabels: labels},
+			Template: &api.PodTemplateSpec{Metadata: &api.ObjectMeta{Labels: labels}, Spec: template.Spec},
+		},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "6 replicas bound", func() (bool, string) {
+		pods := listPods(t, tc.Client)
+		byNode, pending := countByNode(pods)
+		return len(pods) == 6 && pending == 0, fmt.Sprintf("%d pods, placement %v, %d pending", len(pods), byNode, pending)
+	})
+	byNode, _ := countByNode(listPods(t, tc.Client))
+	for _, n := range []string{"node-a", "node-b", "node-c"} {
+		if byNode[n] != 2 {
+			t.Fatalf("placement %v: want 2 replicas on each node", byNode)
+		}
+	}
+}
+
+// startControllerManager runs the controllers in-process, without leader
+// election, until the test ends.
+func startControllerManager(t *testing.T, c *client.Client) {
+	t.Helper()
+	cfg := cmapp.Defaults()
+	cfg.LeaderElect = false
+	m, err := cmapp.New(cfg, c, &events.FakeRecorder{}, nil, testLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("controller-manager: %v", err)
+		}
+	})
 }
