@@ -229,7 +229,6 @@ func (e *env) containers(t testing.TB) []*runtime.Container {
 
 func TestCrashLoopBackOffAndImagePullErrors(t *testing.T) {
 	e := newEnv(t)
-	e.createPod("crash", busybox("main", "echo crashing; exit 1"))
 	e.createPod("missing", &api.Container{Name: "main", Image: "127.0.0.1:1/missing:v1"})
 
 	// A missing image shows ErrImagePull with the reason, then back-off.
@@ -244,6 +243,7 @@ func TestCrashLoopBackOffAndImagePullErrors(t *testing.T) {
 
 	// A crashing container is restarted with growing back-off (1s, 2s, 4s
 	// here) and shows CrashLoopBackOff and its restarts.
+	e.createPod("crash", busybox("main", "echo crashing; exit 1"))
 	restartAt := map[int32]time.Time{}
 	sawBackOff := false
 	e.waitPod("crash", 60*time.Second, "3 restarts", func(p *api.Pod) bool {
@@ -264,6 +264,11 @@ func TestCrashLoopBackOffAndImagePullErrors(t *testing.T) {
 	})
 	if !sawBackOff {
 		t.Error("never saw CrashLoopBackOff")
+	}
+	for n := int32(1); n <= 3; n++ {
+		if restartAt[n].IsZero() {
+			t.Fatalf("restart %d was never observed: %v", n, restartAt)
+		}
 	}
 	gap1, gap2 := restartAt[2].Sub(restartAt[1]), restartAt[3].Sub(restartAt[2])
 	if gap2 < gap1+time.Second {

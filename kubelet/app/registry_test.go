@@ -103,7 +103,7 @@ func TestNodeRegistrationPreloadAndRegistryPull(t *testing.T) {
 		deadline := time.Now().Add(20 * time.Second)
 		for {
 			n, err := e.cluster.Client.Nodes().Get(ctx, "", e.cfg.NodeName)
-			if err == nil && len(n.GetStatus().GetImages()) > 0 {
+			if err == nil && len(n.GetStatus().GetImages()) > 0 && n.GetStatus().GetConditions()[0].GetStatus() == "True" {
 				node = n
 				break
 			}
