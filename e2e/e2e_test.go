@@ -1,0 +1,151 @@
+// Package e2e is Skiff's end-to-end suite: it builds every binary, starts
+// a real local cluster (containerd, runc, CNI, iptables, nodes as network
+// namespaces) the way `make up` does, and drives it with the ctl binary as
+// a user types. It checks the seed scenario, faults survived with nothing
+// lost, and a small soak. It needs root; without root it skips unless
+// CI is set, where it fails.
+package e2e
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/skiff-dev/skiff/e2e/harness"
+)
+
+// The suite's cluster: its own name, subnet and API port, so it never
+// collides with a developer's `make up` cluster (skiff, 10.250.0.0/24,
+// 6443).
+const (
+	clusterName   = "e2e"
+	clusterSubnet = "10.251.0.0/24"
+	apiServerPort = 6543
+	// workDir is fixed (not random) so a run killed before Down is
+	// cleaned up by the next; short, for containerd's socket path limit.
+	workDir = "/tmp/skiff-e2e"
+)
+
+// suite is the cluster every test drives, and suiteCtx ends shortly
+// before the test binary's -timeout so Down still runs.
+var (
+	cluster  *harness.Cluster
+	suiteCtx context.Context
+)
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	os.Exit(runSuite(m))
+}
+
+func runSuite(m *testing.M) (code int) {
+	if testing.Short() {
+		fmt.Println("e2e: skipped in -short mode (it starts a real cluster)")
+		return 0
+	}
+	if missing := harness.Missing(); len(missing) > 0 {
+		if os.Getenv("CI") == "" {
+			fmt.Printf("e2e: skipped: needs %s (run as root after `make deps`; CI fails instead of skipping)\n", strings.Join(missing, ", "))
+			return 0
+		}
+		fmt.Fprintf(os.Stderr, "e2e: needs %s (CI must install them: deploy/deps.sh)\n", strings.Join(missing, ", "))
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	// Leave Down a few minutes before go test's own -timeout kills the
+	// binary (which would skip every deferred clean-up).
+	if f := flag.Lookup("test.timeout"); f != nil {
+		if d, err := time.ParseDuration(f.Value.String()); err == nil && d > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, d-3*time.Minute)
+			defer cancel()
+		}
+	}
+	suiteCtx = ctx
+	root, err := filepath.Abs("..")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	start := time.Now()
+	c, err := harness.Start(ctx, harness.Options{
+		RepoRoot: root, WorkDir: workDir,
+		Name: clusterName, Subnet: clusterSubnet, APIServerPort: apiServerPort, Nodes: 2,
+		Logger: log,
+	})
+
+	if c != nil {
+		// Always down, whatever happened, and then prove nothing is left.
+		defer func() {
+			downCtx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			if err := c.Down(downCtx); err != nil {
+				fmt.Fprintf(os.Stderr, "e2e: down: %v\n", err)
+				code = 1
+			}
+			left, err := c.Leftovers(downCtx)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "e2e: leftovers check: %v\n", err)
+				code = 1
+			}
+			for _, l := range left {
+				fmt.Fprintf(os.Stderr, "e2e: down left %s\n", l)
+				code = 1
+			}
+			if err == nil && len(left) == 0 {
+				fmt.Println("e2e: down left nothing behind")
+			}
+		}()
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: start: %v\n", err)
+		if c != nil {
+			c.Dump(context.Background(), os.Stderr)
+		}
+		return 1
+	}
+	fmt.Printf("e2e: cluster %s up in %v (state %s)\n", clusterName, time.Since(start).Round(time.Second), c.Config.StateDir)
+	cluster = c
+	code = m.Run()
+	return code
+}
+
+// setup returns the cluster and a context for one test, turns a panic into
+// a failure (so TestMain's Down still runs), and dumps the cluster's state
+// when the test fails.
+func setup(t *testing.T) (*harness.Cluster, context.Context) {
+	t.Helper()
+	if cluster == nil {
+		t.Fatal("no cluster: TestMain did not start one")
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			var b strings.Builder
+			cluster.Dump(ctx, &b)
+			t.Log(b.String())
+		}
+	})
+	return cluster, suiteCtx
+}
+
+// recoverPanic turns a panic in a test into a failure: an escaped panic
+// would end the binary before TestMain removes the cluster. Use as
+// `defer recoverPanic(t)` first thing in every test.
+func recoverPanic(t *testing.T) {
+	if r := recover(); r != nil {
+		t.Errorf("panic: %v\n%s", r, debug.Stack())
+	}
+}

@@ -1,0 +1,238 @@
+// Package harness runs a real local Skiff cluster for the end-to-end suite
+// and lets tests drive it the way a person does: the ctl binary with the
+// cluster's admin config, commands inside a node's network namespace, and
+// containerd's ctr on a node's socket.
+//
+// The cluster is the one `make up` starts (internal/localcluster), with its
+// own name, subnet and API port so it never collides with a developer's
+// cluster. The harness adds only what localcluster does not offer: the
+// build of the binaries and images, process kill and restart for fault
+// injection, a check that nothing is left after Down, and a dump of the
+// cluster's state for failure reports. It must never touch a process,
+// namespace, link or chain that is not its own cluster's.
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/skiff-dev/skiff/internal/imagebuild"
+	"github.com/skiff-dev/skiff/internal/localcluster"
+)
+
+// Commands are the binaries the suite builds: the five daemons and ctl.
+func Commands() []string {
+	return append(localcluster.Components(), "ctl")
+}
+
+// Tools are the host programs the suite and the local cluster need.
+func Tools() []string {
+	return []string{"ip", "iptables", "iptables-save", "nsenter", "sysctl", "containerd", "runc", "ctr", "go", "timeout"}
+}
+
+// Missing lists what the machine lacks to run the suite: root, tools,
+// CNI plugins, busybox-static and nginx-light (the images' sources).
+func Missing() []string {
+	var missing []string
+	if os.Geteuid() != 0 {
+		missing = append(missing, "root")
+	}
+	for _, t := range Tools() {
+		if _, err := exec.LookPath(t); err != nil {
+			missing = append(missing, t)
+		}
+	}
+	for _, f := range []string{"/usr/lib/cni/bridge", imagebuild.BusyboxBinary, "/usr/sbin/nginx"} {
+		if _, err := os.Stat(f); err != nil {
+			missing = append(missing, f)
+		}
+	}
+	return missing
+}
+
+// Options describe the suite's cluster.
+type Options struct {
+	// RepoRoot is the module's root, where the binaries are built from.
+	RepoRoot string
+	// WorkDir holds the binaries, images and the cluster's state dir. It is
+	// fixed rather than random so a run killed before Down is cleaned up by
+	// the next one.
+	WorkDir string
+	// Name, Subnet and APIServerPort keep the cluster apart from a
+	// developer's `make up` cluster.
+	Name          string
+	Subnet        string
+	APIServerPort int
+	Nodes         int
+	Logger        *slog.Logger
+}
+
+// Cluster is a running local cluster and what the suite knows of its
+// processes, including the ones it restarted.
+type Cluster struct {
+	Config localcluster.Config
+	// CtlBin is the built ctl; AdminConfig the client config it uses.
+	CtlBin      string
+	AdminConfig string
+	log         *slog.Logger
+	// hostChains are the host's iptables chains before Up, so the check
+	// after Down sees exactly what the cluster added.
+	hostChains map[string]bool
+
+	mu    sync.Mutex
+	procs map[string]localcluster.Process // by name; replaced on restart
+	// restarted are the processes the harness started itself: Down stops
+	// them before localcluster.Down, which knows only its own record.
+	restarted []localcluster.Process
+}
+
+// Build compiles the commands into dir/bin and writes the demo images into
+// dir/images.
+func Build(ctx context.Context, repoRoot, dir string) (binDir, imageDir string, err error) {
+	binDir, imageDir = filepath.Join(dir, "bin"), filepath.Join(dir, "images")
+	for _, d := range []string{binDir, imageDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return "", "", fmt.Errorf("build: %w", err)
+		}
+	}
+	args := []string{"build", "-o", binDir + "/"}
+	for _, c := range Commands() {
+		args = append(args, "./"+c)
+	}
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = repoRoot
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", "", fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, out)
+	}
+	images := map[string]func(io.Writer, string) error{"busybox": imagebuild.Busybox, "nginx": imagebuild.Nginx}
+	for name, build := range images {
+		if err := imagebuild.WriteFile(filepath.Join(imageDir, name+".tar"), name+":latest", build); err != nil {
+			return "", "", fmt.Errorf("build image %s: %w", name, err)
+		}
+	}
+	return binDir, imageDir, nil
+}
+
+// Start builds everything and brings the cluster up, after removing what a
+// previous run of the same WorkDir may have left. On error the returned
+// Cluster (when not nil) is still there to dump and to Down.
+func Start(ctx context.Context, o Options) (*Cluster, error) {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cfg := localcluster.Config{
+		Name:          o.Name,
+		StateDir:      filepath.Join(o.WorkDir, "state"),
+		Nodes:         o.Nodes,
+		Subnet:        o.Subnet,
+		APIServerPort: o.APIServerPort,
+		AdminConfig:   "-",
+		Wait:          true,
+		WaitTimeout:   3 * time.Minute,
+		Logger:        log,
+	}
+	// A previous run killed before its Down (a test binary timeout) left
+	// its cluster behind: remove it first, by the same names.
+	if err := localcluster.Down(ctx, cfg); err != nil {
+		return nil, fmt.Errorf("remove a previous e2e cluster: %w", err)
+	}
+	log.Info("building binaries and images", "dir", o.WorkDir)
+	binDir, imageDir, err := Build(ctx, o.RepoRoot, o.WorkDir)
+	if err != nil {
+		return nil, err
+	}
+	cfg.BinDir, cfg.ImageDir = binDir, imageDir
+	cfg = cfg.WithDefaults()
+	chains, err := hostChains(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{
+		Config:      cfg,
+		CtlBin:      filepath.Join(binDir, "ctl"),
+		AdminConfig: cfg.AdminConfigCopy(),
+		log:         log,
+		hostChains:  chains,
+		procs:       map[string]localcluster.Process{},
+	}
+	log.Info("starting the cluster", "name", cfg.Name, "stateDir", cfg.StateDir)
+	st, err := localcluster.Up(ctx, cfg)
+	if st != nil {
+		for _, p := range st.Processes {
+			c.procs[p.Name] = p
+		}
+	}
+	if err != nil {
+		return c, fmt.Errorf("local cluster up: %w", err)
+	}
+	return c, nil
+}
+
+// Down stops the processes the harness restarted (node agents first, as
+// localcluster does) and then removes the cluster with localcluster.Down.
+func (c *Cluster) Down(ctx context.Context) error {
+	c.mu.Lock()
+	restarted := append([]localcluster.Process(nil), c.restarted...)
+	c.mu.Unlock()
+	var errs []error
+	for _, agents := range []bool{true, false} {
+		for i := len(restarted) - 1; i >= 0; i-- {
+			if p := restarted[i]; isNodeAgent(p.Name) == agents {
+				if err := p.Stop(ctx, 10*time.Second); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		}
+	}
+	if err := localcluster.Down(ctx, c.Config); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func isNodeAgent(name string) bool {
+	return strings.HasSuffix(name, "/kubelet") || strings.HasSuffix(name, "/proxy")
+}
+
+// NodeNames are the nodes' names, node-1 first.
+func (c *Cluster) NodeNames() []string {
+	var out []string
+	for i := 1; i <= c.Config.Nodes; i++ {
+		out = append(out, c.Config.NodeName(i))
+	}
+	return out
+}
+
+// NodeIndex is the 1-based index of a node name, 0 when unknown.
+func (c *Cluster) NodeIndex(node string) int {
+	for i := 1; i <= c.Config.Nodes; i++ {
+		if c.Config.NodeName(i) == node {
+			return i
+		}
+	}
+	return 0
+}
+
+// LogDir is where every component logs.
+func (c *Cluster) LogDir() string { return filepath.Join(c.Config.StateDir, "logs") }
+
+// ContainerdSocket is node i's containerd socket (as localcluster lays
+// out the state dir).
+func (c *Cluster) ContainerdSocket(i int) string {
+	return filepath.Join(c.NodeDir(i), "containerd", "containerd.sock")
+}
+
+// NodeDir is node i's directory in the state dir.
+func (c *Cluster) NodeDir(i int) string {
+	return filepath.Join(c.Config.StateDir, "nodes", c.Config.NodeName(i))
+}
