@@ -208,7 +208,7 @@ func (nc *Controller) sync(ctx context.Context, name string) error {
 	if wait := since.Add(nc.cfg.PodEvictionTimeout).Sub(now); wait > 0 {
 		return &controllerutil.RequeueAfter{After: wait}
 	}
-	return nc.evictPods(ctx, node)
+	return nc.evictPods(ctx, node, stale)
 }
 
 // markUnknown turns a silent node's Ready condition Unknown.
@@ -308,21 +308,28 @@ func retaint(taints []*api.Taint, want string, now time.Time) []*api.Taint {
 	return out
 }
 
-// evictPods deletes every pod bound to the node at once: its kubelet is
-// not there to finish a graceful deletion.
-func (nc *Controller) evictPods(ctx context.Context, node *api.Node) error {
+// evictPods deletes every pod bound to the node. Force (grace period 0)
+// is for an unreachable node, whose kubelet is not there to finish a
+// graceful deletion; a kubelet that reports NotReady still can.
+func (nc *Controller) evictPods(ctx context.Context, node *api.Node, force bool) error {
 	name := node.GetMetadata().GetName()
 	pods := nc.pods.Lister().ByIndex(informer.IndexNodeName, name)
 	if len(pods) == 0 {
 		return nil
 	}
 	nc.recorder.Eventf(node, events.Normal, "DeletingAllPods", "Deleting all Pods from Node %s.", name)
-	zero := int64(0)
+	opts := client.DeleteOptions{}
+	if force {
+		zero := int64(0)
+		opts.GracePeriodSeconds = &zero
+	}
 	for _, p := range pods {
-		_, err := nc.client.Pods().Delete(ctx, p.GetMetadata().GetNamespace(), p.GetMetadata().GetName(), client.DeleteOptions{
-			GracePeriodSeconds: &zero,
-			Preconditions:      &api.Preconditions{Uid: p.GetMetadata().GetUid()},
-		})
+		if !force && p.GetMetadata().GetDeletionTimestamp() != nil {
+			continue // already going, gracefully
+		}
+		o := opts
+		o.Preconditions = &api.Preconditions{Uid: p.GetMetadata().GetUid()}
+		_, err := nc.client.Pods().Delete(ctx, p.GetMetadata().GetNamespace(), p.GetMetadata().GetName(), o)
 		if err != nil && !client.IsNotFound(err) && !client.IsConflict(err) {
 			return fmt.Errorf("evict pod %s from node %s: %w", kinds.Key(p), name, err)
 		}
