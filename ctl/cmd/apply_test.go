@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/skiff-dev/skiff/internal/client"
+	"github.com/skiff-dev/skiff/proto/api"
 )
 
 const webManifest = `apiVersion: apps/v1
@@ -159,5 +160,24 @@ func TestNamespaceMismatchIsRefused(t *testing.T) {
 	}
 	if got := e.run(manifest, "apply", "-f", "-"); got.code != 0 {
 		t.Errorf("the manifest's own namespace is used without -n: %+v", got)
+	}
+}
+
+// TestServerRejectedDocumentChangesNothing protects the dry run: a
+// document that parses but that admission refuses stops create and apply
+// before the valid documents before it are sent.
+func TestServerRejectedDocumentChangesNothing(t *testing.T) {
+	e := newEnv(t)
+	bad := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: first}\n---\n" +
+		"apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: bad}\nspec:\n  replicas: -1\n  selector: {matchLabels: {app: bad}}\n" +
+		"  template:\n    metadata: {labels: {app: bad}}\n    spec: {containers: [{name: c, image: nginx}]}\n"
+	for _, verb := range []string{"create", "apply"} {
+		r := e.run(bad, verb, "-f", "-")
+		if r.code == 0 || !strings.Contains(r.err, "spec.replicas") || r.out != "" {
+			t.Errorf("%s with a document admission refuses: %+v", verb, r)
+		}
+	}
+	if _, err := client.For[*api.ConfigMap](e.client()).Get(context.Background(), "default", "first"); !client.IsNotFound(err) {
+		t.Errorf("the valid document before the refused one was created (err %v)", err)
 	}
 }

@@ -94,14 +94,20 @@ func createDocuments(ctx context.Context, streams IOStreams, f *Factory, docs []
 	if err != nil {
 		return err
 	}
+	// Every document passes the server's admission (dry run) before any
+	// is created, so a bad one changes nothing.
+	for _, d := range docs {
+		if err := (applyPlan{action: applyCreate, obj: d.Object}).dryRun(ctx, c); err != nil {
+			return createError(d, err)
+		}
+	}
 	failed := false
 	for _, d := range docs {
 		created, err := client.ForKind(c, d.Info).Create(ctx, d.Object)
 		if err != nil {
-			oe := &objectError{err: err, info: d.Info, name: d.Object.GetMetadata().GetName(),
-				action: fmt.Sprintf("error when creating %q: ", d.Source)}
+			oe := createError(d, err)
 			if _, ok := serverErrorMessage(oe); !ok {
-				return err
+				return oe
 			}
 			fmt.Fprintln(streams.ErrOut, FormatError(oe))
 			failed = true
@@ -115,6 +121,15 @@ func createDocuments(ctx context.Context, streams IOStreams, f *Factory, docs []
 		return &ExitError{Code: 1}
 	}
 	return nil
+}
+
+// createError names the document a failure belongs to.
+func createError(d manifest.Document, err error) error {
+	if _, ok := serverErrorMessage(err); ok {
+		return &objectError{err: err, info: d.Info, name: d.Object.GetMetadata().GetName(),
+			action: fmt.Sprintf("error when creating %q: ", d.Source)}
+	}
+	return fmt.Errorf("create %s: %w", d.Where(), err)
 }
 
 // printResult prints "deployment.apps/web created", or the object in the

@@ -65,7 +65,7 @@ Resource types: ` + strings.Join(resourceTypeList(), ", "),
 		ValidArgsFunction: completeResources(f),
 		RunE: func(c *cobra.Command, args []string) error {
 			if len(args) == 0 {
-				return usageErrorf(c, "You must specify the type of resource to get. Use one of: %s", strings.Join(resourceTypeList(), ", "))
+				return usageErrorf(c, "You must specify the type of resource to get. Use \"ctl api-resources\" for a complete list of supported resources.")
 			}
 			return runGet(c.Context(), streams, f, o, args)
 		},
@@ -263,8 +263,8 @@ func watchAndPrint(ctx context.Context, out io.Writer, f *Factory, rc *client.Re
 		for {
 			ev, err := w.Next()
 			if err != nil {
-				if ctx.Err() != nil || client.IsStreamEnd(err) && ctx.Err() != nil {
-					return nil
+				if ctx.Err() != nil {
+					return nil // interrupted: the watch ends quietly, as kubectl's does
 				}
 				if client.IsExpired(err) {
 					_, rv, lerr := rc.List(ctx, ns, client.ListOptions{LabelSelector: opts.LabelSelector, FieldSelector: opts.FieldSelector})

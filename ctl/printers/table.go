@@ -87,7 +87,7 @@ func Cells(info *kinds.Info, obj kinds.Object, opts Options) []string {
 			continue
 		}
 		cell := all[i]
-		if i == 0 && opts.WithKind {
+		if c.Name == "NAME" && opts.WithKind {
 			cell = QualifiedKind(info) + "/" + cell
 		}
 		out = append(out, cell)
