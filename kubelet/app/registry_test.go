@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -95,7 +96,12 @@ func pushBusybox(t *testing.T, e *env, ref string) {
 
 func TestNodeRegistrationPreloadAndRegistryPull(t *testing.T) {
 	registry := startRegistry(t)
-	e := newEnv(t, func(c *Config) { c.InsecureRegistries = []string{registry} })
+	e := newEnv(t, func(c *Config) {
+		c.InsecureRegistries = []string{registry}
+		if err := imagebuild.WriteFile(filepath.Join(c.ImagePreloadDir, "nginx.tar"), "nginx:latest", imagebuild.Nginx); err != nil {
+			t.Fatal(err)
+		}
+	})
 	ctx := context.Background()
 
 	t.Run("node registers with capacity, addresses, labels, Ready and a lease", func(t *testing.T) {
@@ -154,6 +160,14 @@ func TestNodeRegistrationPreloadAndRegistryPull(t *testing.T) {
 		p := e.waitPod("pulled", 60*time.Second, "Running", running)
 		if id := p.GetStatus().GetContainerStatuses()[0].GetImageId(); id != ref {
 			t.Errorf("imageID = %q, want %q", id, ref)
+		}
+	})
+
+	t.Run("the preloaded nginx image serves its welcome page", func(t *testing.T) {
+		e.createPod("nginx", &api.Container{Name: "nginx", Image: "nginx", ImagePullPolicy: "IfNotPresent", Ports: []*api.ContainerPort{{ContainerPort: 80}}})
+		p := e.waitPod("nginx", 60*time.Second, "Running", running)
+		if body := httpGet(t, "http://"+p.GetStatus().GetPodIp()+"/"); !strings.Contains(body, "Welcome to nginx!") {
+			t.Errorf("GET nginx pod = %q", body)
 		}
 	})
 }
