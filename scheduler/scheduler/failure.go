@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/skiff-dev/skiff/internal/client"
+	"github.com/skiff-dev/skiff/internal/events"
 	"github.com/skiff-dev/skiff/proto/api"
 )
 
@@ -21,7 +22,7 @@ func isFailedPrecondition(err error) bool { return status.Code(err) == codes.Fai
 // and the PodScheduled=False condition, written in the background.
 func (s *Scheduler) recordFailure(ctx context.Context, pod *api.Pod, err error, unschedulable bool) {
 	msg := err.Error()
-	s.recorder.Eventf(pod, EventTypeWarning, ReasonFailedScheduling, "%s", msg)
+	s.recorder.Eventf(pod, events.Warning, ReasonFailedScheduling, "%s", msg)
 	reason := ReasonUnschedulable
 	if !unschedulable {
 		reason = ReasonSchedulerError

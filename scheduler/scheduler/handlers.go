@@ -4,6 +4,7 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/skiff-dev/skiff/internal/events"
 	"github.com/skiff-dev/skiff/internal/kinds"
 	"github.com/skiff-dev/skiff/proto/api"
 	"github.com/skiff-dev/skiff/scheduler/framework"
@@ -50,7 +51,7 @@ func (s *Scheduler) onPodAdd(p *api.Pod) {
 	}
 	pi, ok := s.podInfo(p)
 	if !ok {
-		s.recorder.Eventf(p, EventTypeWarning, ReasonFailedScheduling, "pod resources cannot be parsed")
+		s.recorder.Eventf(p, events.Warning, ReasonFailedScheduling, "pod resources cannot be parsed")
 		return
 	}
 	s.queue.Add(pi)

@@ -184,7 +184,7 @@ func TestPodThatFitsNowhereIsReportedThenScheduledWhenANodeJoins(t *testing.T) {
 	}
 	eventually(t, 10*time.Second, "a FailedScheduling event", func() (bool, string) {
 		evs := podEvents(t, tc.Client, "big", ReasonFailedScheduling)
-		return len(evs) == 1 && evs[0].GetType() == EventTypeWarning && evs[0].GetMessage() == want &&
+		return len(evs) == 1 && evs[0].GetType() == events.Warning && evs[0].GetMessage() == want &&
 			evs[0].GetSource().GetComponent() == config.DefaultSchedulerName, fmt.Sprintf("events %v", evs)
 	})
 
@@ -195,7 +195,7 @@ func TestPodThatFitsNowhereIsReportedThenScheduledWhenANodeJoins(t *testing.T) {
 	})
 	eventually(t, 10*time.Second, "a Scheduled event", func() (bool, string) {
 		evs := podEvents(t, tc.Client, "big", ReasonScheduled)
-		return len(evs) == 1 && evs[0].GetType() == EventTypeNormal && evs[0].GetMessage() == "Successfully assigned default/big to large",
+		return len(evs) == 1 && evs[0].GetType() == events.Normal && evs[0].GetMessage() == "Successfully assigned default/big to large",
 			fmt.Sprintf("events %v", evs)
 	})
 }

@@ -31,26 +31,26 @@ import (
 	"github.com/skiff-dev/skiff/scheduler/queue"
 )
 
-// Event types and reasons, as kube-scheduler writes them.
+// Event reasons, as kube-scheduler writes them.
 const (
-	EventTypeNormal  = "Normal"
-	EventTypeWarning = "Warning"
-
 	ReasonScheduled        = "Scheduled"
 	ReasonFailedScheduling = "FailedScheduling"
 )
 
-// Pod condition the scheduler owns.
+// The pod condition the scheduler owns, and its reasons.
 const (
 	ConditionPodScheduled = "PodScheduled"
 	ReasonUnschedulable   = "Unschedulable"
 	ReasonSchedulerError  = "SchedulerError"
-	conditionFalse        = "False"
-	bindTimeout           = 30 * time.Second
-	statusUpdateRetries   = 3
-	statusUpdateTimeout   = 10 * time.Second
-	phaseSucceeded        = "Succeeded"
-	phaseFailed           = "Failed"
+)
+
+const (
+	conditionFalse      = "False"
+	phaseSucceeded      = "Succeeded"
+	phaseFailed         = "Failed"
+	bindTimeout         = 30 * time.Second
+	statusUpdateRetries = 3
+	statusUpdateTimeout = 10 * time.Second
 )
 
 // Binder writes a pod's binding to a node.
@@ -295,7 +295,7 @@ func (s *Scheduler) bind(ctx context.Context, qp *queue.QueuedPodInfo, cycle int
 		s.log.Warn("binding failed, retrying with backoff", "pod", qp.Key, "node", host, "err", err)
 		s.observeAttempt(metrics.ResultError, start)
 		s.queue.Requeue(qp, cycle, false)
-		s.recorder.Eventf(pod, EventTypeWarning, ReasonFailedScheduling, "Binding rejected: %v", err)
+		s.recorder.Eventf(pod, events.Warning, ReasonFailedScheduling, "Binding rejected: %v", err)
 		return
 	}
 	s.cache.FinishBinding(qp.Key)
@@ -304,7 +304,7 @@ func (s *Scheduler) bind(ctx context.Context, qp *queue.QueuedPodInfo, cycle int
 	if s.metrics != nil {
 		s.metrics.PodSchedulingDuration.Observe(time.Since(qp.InitialAttemptTimestamp).Seconds())
 	}
-	s.recorder.Eventf(pod, EventTypeNormal, ReasonScheduled, "Successfully assigned %s to %s", qp.Key, host)
+	s.recorder.Eventf(pod, events.Normal, ReasonScheduled, "Successfully assigned %s to %s", qp.Key, host)
 }
 
 func (s *Scheduler) observeAttempt(result string, start time.Time) {
