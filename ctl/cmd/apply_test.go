@@ -181,3 +181,11 @@ func TestServerRejectedDocumentChangesNothing(t *testing.T) {
 		t.Errorf("the valid document before the refused one was created (err %v)", err)
 	}
 }
+
+func TestApplyNamespaceAndItsObjectsTogether(t *testing.T) {
+	e := newEnv(t)
+	m := "apiVersion: v1\nkind: Namespace\nmetadata: {name: team}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: team}\ndata: {k: v}\n"
+	if r := e.run(m, "apply", "-f", "-"); r.code != 0 || r.out != "namespace/team created\nconfigmap/c created\n" {
+		t.Errorf("apply a namespace with an object in it: %+v", r)
+	}
+}

@@ -103,6 +103,14 @@ func TestSeedScenarioWithControlPlane(t *testing.T) {
 	podRow := rsName + `-[a-z0-9]{5}   1/1     Running   0          ` + age + ` +[0-9.]+ +node-[12]   <none>           <none>\n`
 	pods := expect([]string{"get", "pods", "-o", "wide"}, `NAME +READY   STATUS    RESTARTS   AGE   IP +NODE     NOMINATED NODE   READINESS GATES\n(`+podRow+`){3}`)
 
+	if got := e.ok("expose", "deployment", "k8s-nginx", "--port", "80", "--type", "NodePort"); got != "service/k8s-nginx exposed\n" {
+		t.Errorf("expose printed %q", got)
+	}
+	expect([]string{"get", "svc", "k8s-nginx"}, `NAME        TYPE       CLUSTER-IP +EXTERNAL-IP   PORT\(S\) +AGE\nk8s-nginx   NodePort   10\.\d+\.\d+\.\d+ +<none>        80:3\d{4}/TCP +`+age+`\n`)
+	eventually(t, "the endpoints controller to list three pods", func() bool {
+		return regexp.MustCompile(`^k8s-nginx   ([0-9.]+:80,){2}[0-9.]+:80   \d+s\n$`).MatchString(e.ok("get", "ep", "k8s-nginx", "--no-headers"))
+	})
+
 	victim := strings.Fields(strings.Split(pods, "\n")[1])[0]
 	if got := e.ok("delete", "pod", victim); got != fmt.Sprintf("pod %q deleted\n", victim) {
 		t.Errorf("delete pod printed %q", got)
