@@ -144,7 +144,7 @@ func TestGetErrorsLikeKubectl(t *testing.T) {
 		{[]string{"get", "podz"}, "error: the server doesn't have a resource type \"podz\"\n\nDid you mean this?\n\tpods\n"},
 		{[]string{"gte", "pods"}, "error: unknown command \"gte\" for \"ctl\"\n\nDid you mean this?\n\tget\n"},
 		{[]string{"get", "pods", "--bogus"}, "error: unknown flag: --bogus\nSee 'ctl get --help' for usage.\n"},
-		{[]string{"get", "pods", "-o", "xml"}, "error: unable to match a printer suitable for the output format \"xml\", allowed formats are: json,jsonpath,name,wide,yaml\n"},
+		{[]string{"get", "pods", "-o", "xml"}, "error: unable to match a printer suitable for the output format \"xml\", allowed formats are: custom-columns,json,jsonpath,name,wide,yaml\n"},
 	} {
 		if got := e.fails(tc.args...); got != tc.want {
 			t.Errorf("ctl %s printed\n%q\nwant\n%q", strings.Join(tc.args, " "), got, tc.want)

@@ -14,8 +14,8 @@ import (
 
 // Format is an -o value.
 type Format struct {
-	Kind     string // "", "wide", "yaml", "json", "name", "jsonpath"
-	Template string // the jsonpath template
+	Kind     string // "", "wide", "yaml", "json", "name", "jsonpath", "custom-columns"
+	Template string // the jsonpath template, or the custom-columns spec
 }
 
 // ParseFormat reads an -o flag value.
@@ -25,8 +25,14 @@ func ParseFormat(s string) (Format, error) {
 		return Format{Kind: s}, nil
 	case strings.HasPrefix(s, "jsonpath="):
 		return Format{Kind: "jsonpath", Template: strings.TrimPrefix(s, "jsonpath=")}, nil
+	case strings.HasPrefix(s, "custom-columns="):
+		spec := strings.TrimPrefix(s, "custom-columns=")
+		if _, err := parseCustomColumns(spec); err != nil {
+			return Format{}, err
+		}
+		return Format{Kind: "custom-columns", Template: spec}, nil
 	}
-	return Format{}, fmt.Errorf("unable to match a printer suitable for the output format %q, allowed formats are: json,jsonpath,name,wide,yaml", s)
+	return Format{}, fmt.Errorf("unable to match a printer suitable for the output format %q, allowed formats are: custom-columns,json,jsonpath,name,wide,yaml", s)
 }
 
 // IsTable says the format prints kubectl's table.
@@ -74,6 +80,8 @@ func PrintObjects(out io.Writer, f Format, objs []kinds.Object, single bool) err
 			}
 		}
 		return nil
+	case "custom-columns":
+		return PrintCustomColumns(out, f.Template, objs, true)
 	case "yaml", "json", "jsonpath":
 	default:
 		return fmt.Errorf("output format %q is not a document format", f.Kind)
@@ -135,4 +143,71 @@ func relaxJSONPath(t string) string {
 		t = "." + t
 	}
 	return "{" + t + "}"
+}
+
+// customColumn is one HEADER:JSONPATH pair of -o custom-columns.
+type customColumn struct {
+	header string
+	path   *jsonpath.JSONPath
+}
+
+func parseCustomColumns(spec string) ([]customColumn, error) {
+	if spec == "" {
+		return nil, fmt.Errorf("custom-columns format specified but no custom columns given")
+	}
+	var cols []customColumn
+	for _, part := range strings.Split(spec, ",") {
+		header, path, ok := strings.Cut(part, ":")
+		if !ok || header == "" || path == "" {
+			return nil, fmt.Errorf("unexpected custom-columns spec: %s, expected <header>:<json-path-expr>", part)
+		}
+		jp := jsonpath.New(header).AllowMissingKeys(true)
+		if err := jp.Parse(relaxJSONPath(path)); err != nil {
+			return nil, fmt.Errorf("error parsing jsonpath %s, %w", path, err)
+		}
+		cols = append(cols, customColumn{header: header, path: jp})
+	}
+	return cols, nil
+}
+
+// PrintCustomColumns prints -o custom-columns=HEADER:.path,...: a column per
+// JSONPath, "<none>" where a path finds nothing.
+func PrintCustomColumns(out io.Writer, spec string, objs []kinds.Object, headers bool) error {
+	cols, err := parseCustomColumns(spec)
+	if err != nil {
+		return err
+	}
+	var rows [][]string
+	if headers {
+		row := make([]string, len(cols))
+		for i, c := range cols {
+			row[i] = c.header
+		}
+		rows = append(rows, row)
+	}
+	for _, o := range objs {
+		doc, err := ToUnstructured(o)
+		if err != nil {
+			return err
+		}
+		row := make([]string, len(cols))
+		for i, c := range cols {
+			results, err := c.path.FindResults(doc)
+			if err != nil {
+				return fmt.Errorf("custom-columns %s: %w", c.header, err)
+			}
+			var vals []string
+			for _, r := range results {
+				for _, v := range r {
+					vals = append(vals, fmt.Sprint(v.Interface()))
+				}
+			}
+			row[i] = strings.Join(vals, ",")
+			if row[i] == "" {
+				row[i] = "<none>"
+			}
+		}
+		rows = append(rows, row)
+	}
+	return NewColumnWriter(out).Write(rows...)
 }

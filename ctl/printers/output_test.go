@@ -25,6 +25,7 @@ func TestDocumentsMatchGoldenFiles(t *testing.T) {
 		{"deployment.json", "json", one, true},
 		{"list.yaml", "yaml", list, false},
 		{"list.name", "name", list, false},
+		{"list.custom-columns", "custom-columns=NAME:.metadata.name,KIND:.kind,PORTS:.spec.ports[*].port,MISSING:.spec.nope", list, false},
 		{"list.jsonpath", "jsonpath={range .items[*]}{.metadata.name}{\" \"}{.metadata.generation}{\"\\n\"}{end}", list, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -64,5 +65,10 @@ func TestJSONPathAcceptsBareAndBracedTemplates(t *testing.T) {
 func TestParseFormatRejectsUnknownFormats(t *testing.T) {
 	if _, err := ParseFormat("xml"); err == nil || !strings.Contains(err.Error(), "allowed formats are") {
 		t.Errorf("ParseFormat(xml) = %v, want an error listing the allowed formats", err)
+	}
+	for _, bad := range []string{"custom-columns=", "custom-columns=NAME", "custom-columns=NAME:{.a"} {
+		if _, err := ParseFormat(bad); err == nil {
+			t.Errorf("ParseFormat(%q) accepted a bad spec", bad)
+		}
 	}
 }
