@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"github.com/skiff-dev/skiff/internal/client"
+	"github.com/skiff-dev/skiff/internal/events"
 	"github.com/skiff-dev/skiff/internal/informer"
 	"github.com/skiff-dev/skiff/internal/version"
 	"github.com/skiff-dev/skiff/kubelet/cni"
@@ -192,9 +193,11 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	k.networkReady.Store(true)
 	k.log.Info("pod network configured", "podCIDR", podCIDR, "bridge", cfg.Bridge)
 
+	recorder := events.NewRecorder(k.c, "kubelet", cfg.NodeName, events.WithLogger(k.log))
 	mgr := pods.NewManager(pods.Config{
 		NodeName: cfg.NodeName, NodeIP: nodeIP, RootDir: cfg.RootDir,
-		ClusterDNS: cfg.ClusterDNS, ClusterDomain: cfg.ClusterDomain, Backoff: cfg.Backoff, Logger: k.log,
+		ClusterDNS: cfg.ClusterDNS, ClusterDomain: cfg.ClusterDomain, Backoff: cfg.Backoff,
+		Recorder: recorder, Logger: k.log,
 	}, rt, network, k.c.Pods())
 	k.informer.AddEventHandler(informer.Handler[*api.Pod]{
 		OnAdd:    mgr.UpdatePod,
@@ -208,6 +211,7 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { recorder.Run(gctx); return nil })
 	g.Go(func() error { return mgr.Run(gctx) })
 	g.Go(func() error { k.informer.Run(gctx); return nil })
 	g.Go(func() error { reg.Run(gctx); return nil })

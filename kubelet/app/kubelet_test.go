@@ -274,6 +274,18 @@ func TestCrashLoopBackOffAndImagePullErrors(t *testing.T) {
 	if gap2 < gap1+time.Second {
 		t.Errorf("back-off does not grow: restart 1→2 took %v, 2→3 took %v", gap1, gap2)
 	}
+	// The kubelet recorded what happened as Events on the pod.
+	evs, _, err := e.cluster.Client.Events().List(context.Background(), "default", client.ListOptions{FieldSelector: "involvedObject.name=crash"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reasons := map[string]bool{}
+	for _, ev := range evs {
+		reasons[ev.GetReason()] = true
+	}
+	if !reasons["Started"] || !reasons["BackOff"] {
+		t.Errorf("events of the crashing pod have reasons %v, want Started and BackOff", reasons)
+	}
 	if logs := logsOf(t, e, "crash", true); !strings.Contains(logs, "crashing") {
 		t.Errorf("previous logs = %q", logs)
 	}

@@ -70,9 +70,10 @@ func Start(t testing.TB) *Daemon {
 		t.Fatal(err)
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
-	// Pdeathsig: a test binary that dies (panic, os.Exit) takes its
-	// containerd along instead of leaving it running.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// No Pdeathsig: it fires when the forking OS thread exits, and Go
+	// discards threads (network namespace set-up does), which would kill
+	// containerd mid-test.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start containerd: %v", err)
 	}

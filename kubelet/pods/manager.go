@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"github.com/skiff-dev/skiff/internal/client"
+	"github.com/skiff-dev/skiff/internal/events"
+	"github.com/skiff-dev/skiff/internal/kinds"
 	"github.com/skiff-dev/skiff/kubelet/cni"
 	"github.com/skiff-dev/skiff/kubelet/probe"
 	"github.com/skiff-dev/skiff/kubelet/runtime"
@@ -58,7 +60,10 @@ type Config struct {
 	// OrphanGracePeriod is the grace period for pods found running that
 	// the apiserver no longer has.
 	OrphanGracePeriod time.Duration
-	Logger            *slog.Logger
+	// Recorder receives the pods' Events (Pulling, Started, BackOff...);
+	// nil records none.
+	Recorder events.EventRecorder
+	Logger   *slog.Logger
 }
 
 // Manager owns the pod workers.
@@ -93,6 +98,9 @@ func NewManager(cfg Config, rt *runtime.Runtime, network *cni.Network, podAPI Po
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Recorder == nil {
+		cfg.Recorder = discardEvents{}
 	}
 	m := &Manager{
 		cfg: cfg, rt: rt, net: network, api: podAPI, log: cfg.Logger,
@@ -296,3 +304,7 @@ func (m *Manager) FindContainer(ctx context.Context, namespace, pod, container s
 	}
 	return nil, fmt.Errorf("previous terminated container %q in pod %s/%s: %w", cur.Name, namespace, pod, ErrNoContainers)
 }
+
+type discardEvents struct{}
+
+func (discardEvents) Eventf(kinds.Object, string, string, string, ...any) {}

@@ -2,6 +2,7 @@ package pods
 
 import (
 	"context"
+	"strings"
 
 	"github.com/skiff-dev/skiff/kubelet/probe"
 	"github.com/skiff-dev/skiff/kubelet/runtime"
@@ -28,7 +29,10 @@ func (w *worker) ensureProbes(ctx context.Context, pod *api.Pod, sb *runtime.San
 		}
 		go func() {
 			defer close(pr.done)
-			probe.Loop(pctx, w.m.prober, kind, spec, target, w.log, func(ok bool, _ string) {
+			probe.Loop(pctx, w.m.prober, kind, spec, target, w.log, func(ok bool, msg string) {
+				if !ok {
+					w.event(pod, "Warning", "Unhealthy", "%s probe failed: %s", strings.ToUpper(string(kind[:1]))+string(kind[1:]), msg)
+				}
 				w.verdictMu.Lock()
 				w.verdicts[key] = ok
 				w.verdictMu.Unlock()

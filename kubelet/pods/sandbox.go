@@ -182,6 +182,9 @@ func (w *worker) terminate(ctx context.Context, pod *api.Pod, gone bool) error {
 			go func() {
 				defer wg.Done()
 				w.log.Info("stopping container", "container", r.Name, "grace", grace)
+				if !gone {
+					w.event(pod, "Normal", "Killing", "Stopping container %s", r.Name)
+				}
 				if err := w.m.rt.StopContainer(ctx, r.ID, grace); err != nil {
 					mu.Lock()
 					errs = append(errs, err.Error())

@@ -204,6 +204,7 @@ func (w *worker) sync(ctx context.Context, pod *api.Pod) (time.Time, error) {
 			w.ensureProbes(ctx, pod, sb, c, cur)
 			if ok, known := w.verdict(cur.ID, probe.Liveness); known && !ok {
 				w.log.Info("liveness probe failed, restarting container", "container", c.GetName())
+				w.event(pod, "Normal", "Killing", "Container %s failed liveness probe, will be restarted", c.GetName())
 				if err := w.m.rt.StopContainer(ctx, cur.ID, gracePeriod(pod)); err != nil {
 					return time.Time{}, err
 				}
@@ -216,6 +217,7 @@ func (w *worker) sync(ctx context.Context, pod *api.Pod) (time.Time, error) {
 				waiting[c.GetName()] = &status.Waiting{Reason: status.ReasonCrashLoopBackOff,
 					Message: fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)", delay, c.GetName(),
 						pod.GetMetadata().GetName(), pod.GetMetadata().GetNamespace(), w.uid)}
+				w.event(pod, "Warning", "BackOff", "Back-off restarting failed container %s in pod %s", c.GetName(), pod.GetMetadata().GetName())
 				later(at)
 				continue
 			}
@@ -242,6 +244,7 @@ func (w *worker) sync(ctx context.Context, pod *api.Pod) (time.Time, error) {
 func (w *worker) start(ctx context.Context, pod *api.Pod, sb *runtime.Sandbox, c *api.Container, restart int) (*status.Waiting, time.Time) {
 	name := c.GetName()
 	if ps := w.pulls[name]; ps != nil && time.Now().Before(ps.next) {
+		w.event(pod, "Normal", "BackOff", "Back-off pulling image %q", c.GetImage())
 		return &status.Waiting{Reason: status.ReasonImagePullBackOff, Message: fmt.Sprintf("Back-off pulling image %q: %s", c.GetImage(), ps.message)}, ps.next
 	}
 	img, err := w.m.rt.EnsureImage(ctx, c.GetImage(), pullPolicy(c))
@@ -255,6 +258,7 @@ func (w *worker) start(ctx context.Context, pod *api.Pod, sb *runtime.Sandbox, c
 		ps.message = err.Error()
 		ps.next = time.Now().Add(w.m.cfg.Backoff.Delay(ps.failures))
 		w.log.Warn("image pull failed", "container", name, "image", c.GetImage(), "err", err)
+		w.event(pod, "Warning", "Failed", "Failed to pull image %q: %v", c.GetImage(), err)
 		reason := status.ReasonErrImagePull
 		if errors.Is(err, runtime.ErrImageNeverPull) {
 			reason = status.ReasonErrImageNeverPull
@@ -279,6 +283,7 @@ func (w *worker) start(ctx context.Context, pod *api.Pod, sb *runtime.Sandbox, c
 		ss.message = err.Error()
 		ss.next = time.Now().Add(w.m.cfg.Backoff.Delay(ss.failures))
 		w.log.Warn("start container failed", "container", name, "err", err)
+		w.event(pod, "Warning", "Failed", "Error: %v", err)
 		// Leave nothing half made behind: the next try starts clean.
 		if rerr := w.m.rt.RemoveContainer(ctx, runtime.ContainerID(w.uid, name, restart)); rerr != nil {
 			w.log.Warn("remove failed container", "container", name, "err", rerr)
@@ -287,6 +292,7 @@ func (w *worker) start(ctx context.Context, pod *api.Pod, sb *runtime.Sandbox, c
 	}
 	delete(w.starts, name)
 	w.log.Info("started container", "container", name, "restartCount", restart)
+	w.event(pod, "Normal", "Started", "Started container %s", name)
 	return nil, time.Time{}
 }
 
@@ -439,4 +445,9 @@ func limits(c *api.Container) (memory, cpuMilli int64, err error) {
 func exists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
+}
+
+// event records an Event on the pod.
+func (w *worker) event(pod *api.Pod, typ, reason, format string, args ...any) {
+	w.m.cfg.Recorder.Eventf(pod, typ, reason, format, args...)
 }
