@@ -53,17 +53,17 @@ func New(opts Options, c *client.Client, rec events.EventRecorder, reg prometheu
 	if opts.LeaderElect && opts.Identity == "" {
 		return nil, errors.New("leader election needs an identity")
 	}
-	a := &App{opts: opts, client: c, log: log}
-	m, err := metrics.New(reg, func() (int, int, int) { return a.scheduler.Pending() })
-	if err != nil {
-		return nil, fmt.Errorf("register metrics: %w", err)
-	}
+	m := metrics.New()
 	s, err := scheduler.New(scheduler.Options{Config: opts.Config, Client: c, Recorder: rec, Metrics: m, Logger: log})
 	if err != nil {
 		return nil, err
 	}
-	a.scheduler = s
-	return a, nil
+	if reg != nil {
+		if err := m.Register(reg, s.Pending); err != nil {
+			return nil, err
+		}
+	}
+	return &App{opts: opts, client: c, log: log, scheduler: s}, nil
 }
 
 // Ready reports nil once the pod and node caches are synced.

@@ -7,6 +7,8 @@
 package metrics
 
 import (
+	"fmt"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -27,9 +29,8 @@ type Metrics struct {
 // PendingFunc reports the pods waiting in each queue.
 type PendingFunc func() (active, backoff, unschedulable int)
 
-// New makes the collectors and registers them on reg (nil: unregistered,
-// for tests). pending feeds the scheduler_pending_pods gauge.
-func New(reg prometheus.Registerer, pending PendingFunc) (*Metrics, error) {
+// New makes the collectors; Register exposes them.
+func New() *Metrics {
 	m := &Metrics{
 		ScheduleAttempts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "scheduler", Name: "schedule_attempts_total",
@@ -37,7 +38,7 @@ func New(reg prometheus.Registerer, pending PendingFunc) (*Metrics, error) {
 		}, []string{"result"}),
 		SchedulingAttemptDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "scheduler", Name: "scheduling_attempt_duration_seconds",
-			Help:    "Time of one scheduling attempt (filter, score, assume), by result.",
+			Help:    "Time of one scheduling attempt (filter, score, assume, bind), by result.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}, []string{"result"}),
 		PodSchedulingDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -49,30 +50,31 @@ func New(reg prometheus.Registerer, pending PendingFunc) (*Metrics, error) {
 	for _, r := range []string{ResultScheduled, ResultUnschedulable, ResultError} {
 		m.ScheduleAttempts.WithLabelValues(r)
 	}
-	if reg == nil {
-		return m, nil
-	}
+	return m
+}
+
+// Register registers the collectors on reg, with pending feeding the
+// scheduler_pending_pods gauge (by queue: active, backoff, unschedulable).
+func (m *Metrics) Register(reg prometheus.Registerer, pending PendingFunc) error {
 	collectors := []prometheus.Collector{m.ScheduleAttempts, m.SchedulingAttemptDuration, m.PodSchedulingDuration}
-	if pending != nil {
-		for _, q := range []struct {
-			name string
-			pick func(a, b, u int) int
-		}{
-			{"active", func(a, _, _ int) int { return a }},
-			{"backoff", func(_, b, _ int) int { return b }},
-			{"unschedulable", func(_, _, u int) int { return u }},
-		} {
-			collectors = append(collectors, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-				Namespace: "scheduler", Name: "pending_pods",
-				Help:        "Number of pending pods, by the queue they wait in.",
-				ConstLabels: prometheus.Labels{"queue": q.name},
-			}, func() float64 { return float64(q.pick(pending())) }))
-		}
+	for _, q := range []struct {
+		name string
+		pick func(a, b, u int) int
+	}{
+		{"active", func(a, _, _ int) int { return a }},
+		{"backoff", func(_, b, _ int) int { return b }},
+		{"unschedulable", func(_, _, u int) int { return u }},
+	} {
+		collectors = append(collectors, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "scheduler", Name: "pending_pods",
+			Help:        "Number of pending pods, by the queue they wait in.",
+			ConstLabels: prometheus.Labels{"queue": q.name},
+		}, func() float64 { return float64(q.pick(pending())) }))
 	}
 	for _, c := range collectors {
 		if err := reg.Register(c); err != nil {
-			return nil, err
+			return fmt.Errorf("register scheduler metrics: %w", err)
 		}
 	}
-	return m, nil
+	return nil
 }

@@ -8,8 +8,8 @@ import (
 
 func TestMetricsAreRegisteredWithKubeSchedulerNames(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	m, err := New(reg, func() (int, int, int) { return 3, 2, 1 })
-	if err != nil {
+	m := New()
+	if err := m.Register(reg, func() (int, int, int) { return 3, 2, 1 }); err != nil {
 		t.Fatal(err)
 	}
 	m.ScheduleAttempts.WithLabelValues(ResultScheduled).Inc()
@@ -54,8 +54,13 @@ func TestMetricsAreRegisteredWithKubeSchedulerNames(t *testing.T) {
 	}
 }
 
-func TestNewWithoutRegistry(t *testing.T) {
-	if _, err := New(nil, nil); err != nil {
+func TestRegisteringTwiceIsAnError(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	pending := func() (int, int, int) { return 0, 0, 0 }
+	if err := New().Register(reg, pending); err != nil {
 		t.Fatal(err)
+	}
+	if err := New().Register(reg, pending); err == nil {
+		t.Fatal("a second scheduler's metrics registered over the first's")
 	}
 }
