@@ -290,3 +290,44 @@ func TestCrashLoopBackOffAndImagePullErrors(t *testing.T) {
 		t.Errorf("previous logs = %q", logs)
 	}
 }
+
+func TestFinishedPodReleasesItsIPAndKeepsLogs(t *testing.T) {
+	e := newEnv(t)
+	grace := int64(5)
+	if _, err := e.pods().Create(context.Background(), &api.Pod{
+		Metadata: &api.ObjectMeta{Name: "job", Namespace: "default"},
+		Spec: &api.PodSpec{NodeName: e.cfg.NodeName, RestartPolicy: "Never", TerminationGracePeriodSeconds: &grace,
+			Containers: []*api.Container{busybox("main", "echo all done")}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	p := e.waitPod("job", 60*time.Second, "Succeeded", func(p *api.Pod) bool { return p.GetStatus().GetPhase() == "Succeeded" })
+	term := p.GetStatus().GetContainerStatuses()[0].GetState().GetTerminated()
+	if term.GetReason() != "Completed" || term.GetExitCode() != 0 || p.GetStatus().GetPodIp() == "" {
+		t.Errorf("finished pod status: %v", p.GetStatus())
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(e.leases()) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the finished pod still holds its IP: %v", e.leases())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if logs := logsOf(t, e, "job", false); logs != "all done\n" {
+		t.Errorf("logs = %q", logs)
+	}
+	time.Sleep(2 * time.Second) // more syncs: the pod must stay finished, not restarted
+	if p := e.waitPod("job", time.Second, "Succeeded", func(p *api.Pod) bool { return p.GetStatus().GetPhase() == "Succeeded" }); p.GetStatus().GetContainerStatuses()[0].GetRestartCount() != 0 {
+		t.Errorf("finished pod was restarted: %v", p.GetStatus())
+	}
+	if _, err := e.pods().Delete(context.Background(), "default", "job", client.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(20 * time.Second)
+	for len(e.containers(t)) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("containers left after delete: %v", e.containers(t))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

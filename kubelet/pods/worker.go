@@ -159,6 +159,13 @@ func (w *worker) sync(ctx context.Context, pod *api.Pod) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, err
 	}
+	runs, err := w.containers(ctx)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if finished(pod, runs) {
+		return time.Time{}, w.finish(ctx, pod, sb, runs, now)
+	}
 	if sb == nil || sb.IP == "" || !exists(sb.NetNSPath) {
 		// No sandbox, one whose set-up did not finish, or one whose
 		// namespace is gone (the node rebooted): make a fresh one.
@@ -170,8 +177,7 @@ func (w *worker) sync(ctx context.Context, pod *api.Pod) (time.Time, error) {
 			return time.Time{}, err
 		}
 	}
-	runs, err := w.containers(ctx)
-	if err != nil {
+	if runs, err = w.containers(ctx); err != nil {
 		return time.Time{}, err
 	}
 	var retryAt time.Time
@@ -450,4 +456,43 @@ func exists(path string) bool {
 // event records an Event on the pod.
 func (w *worker) event(pod *api.Pod, typ, reason, format string, args ...any) {
 	w.m.cfg.Recorder.Eventf(pod, typ, reason, format, args...)
+}
+
+// finished reports a pod whose every container exited for good under the
+// restartPolicy (Succeeded or Failed).
+func finished(pod *api.Pod, runs map[string][]*runtime.Container) bool {
+	cs := pod.GetSpec().GetContainers()
+	for _, c := range cs {
+		cur, _ := latest(runs[c.GetName()])
+		if cur == nil || cur.Status != runtime.StatusExited || status.ShouldRestart(pod.GetSpec().GetRestartPolicy(), cur.ExitCode) {
+			return false
+		}
+	}
+	return len(cs) > 0
+}
+
+// finish gives a finished pod's IP and network namespace back, keeping its
+// containers (for logs) and its sandbox record until the pod is deleted,
+// and reports the final status.
+func (w *worker) finish(ctx context.Context, pod *api.Pod, sb *runtime.Sandbox, runs map[string][]*runtime.Container, now time.Time) error {
+	w.stopProbes(nil)
+	ip := ""
+	if sb != nil {
+		ip = sb.IP
+		if sb.NetNSPath != "" {
+			if exists(sb.NetNSPath) {
+				if err := w.m.net.TearDown(ctx, w.uid, sb.NetNSPath, w.hostPorts(pod), cniLabels(sb.Pod)); err != nil {
+					return err
+				}
+			}
+			if err := w.m.net.RemoveNetNS(sb.NetNSPath); err != nil {
+				return err
+			}
+			if err := w.m.rt.ClearSandboxNetNS(ctx, w.uid); err != nil {
+				return err
+			}
+			w.log.Info("pod finished, network released", "ip", ip)
+		}
+	}
+	return w.writeStatus(ctx, pod, w.compute(pod, runs, ip, now))
 }

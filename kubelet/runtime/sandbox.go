@@ -82,6 +82,19 @@ func sandboxOf(ctx context.Context, ctr containerd.Container) (*Sandbox, error) 
 	return sb, nil
 }
 
+// ClearSandboxNetNS records that the pod's network namespace is gone (a
+// finished pod gives its IP back but keeps its record until deleted).
+func (r *Runtime) ClearSandboxNetNS(ctx context.Context, podUID string) error {
+	ctr, err := r.client.LoadContainer(ctx, SandboxID(podUID))
+	if err != nil {
+		return fmt.Errorf("sandbox of pod %s: %w", podUID, err)
+	}
+	if _, err := ctr.SetLabels(ctx, map[string]string{LabelNetNS: ""}); err != nil {
+		return fmt.Errorf("sandbox of pod %s: %w", podUID, err)
+	}
+	return nil
+}
+
 // Sandboxes lists every recorded sandbox.
 func (r *Runtime) Sandboxes(ctx context.Context) ([]*Sandbox, error) {
 	ctrs, err := r.client.Containers(ctx, fmt.Sprintf("labels.%q==%s", LabelKind, KindSandbox))
