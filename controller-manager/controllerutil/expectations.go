@@ -27,6 +27,12 @@ type expectation struct {
 	adds      int
 	deletes   map[string]bool // pod uids whose deletion is not yet observed
 	timestamp time.Time
+	// uncertain: a write failed in a way that leaves its outcome unknown,
+	// so no event may ever lower the record. barrier is a resourceVersion
+	// read after that failure: a cache that has reached it holds whatever
+	// the write did.
+	uncertain bool
+	barrier   int64
 }
 
 // NewExpectations makes an empty set; timeout <= 0 means the default.
@@ -97,6 +103,38 @@ func (e *Expectations) DeletionObserved(key, uid string) {
 	defer e.mu.Unlock()
 	if r, ok := e.records[key]; ok {
 		delete(r.deletes, uid)
+	}
+}
+
+// MarkUncertain records that one of key's writes may or may not have
+// happened (the connection broke).
+func (e *Expectations) MarkUncertain(key string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if r, ok := e.records[key]; ok {
+		r.uncertain = true
+	}
+}
+
+// Barrier returns the resourceVersion an uncertain record waits for the
+// cache to reach: 0 and false when the record is not uncertain, 0 and true
+// when no barrier was set yet.
+func (e *Expectations) Barrier(key string) (rv int64, uncertain bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r, ok := e.records[key]
+	if !ok || !r.uncertain {
+		return 0, false
+	}
+	return r.barrier, true
+}
+
+// SetBarrier sets the resourceVersion of an uncertain record's barrier.
+func (e *Expectations) SetBarrier(key string, rv int64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if r, ok := e.records[key]; ok && r.uncertain {
+		r.barrier = rv
 	}
 }
 

@@ -73,3 +73,28 @@ func metaWith(finalizers []string, uids ...string) *api.ObjectMeta {
 	}
 	return m
 }
+
+func TestUncertainExpectationsCarryABarrier(t *testing.T) {
+	e := NewExpectations(time.Minute)
+	const key = "default/web"
+	e.MarkUncertain(key) // no record: nothing to mark
+	if _, uncertain := e.Barrier(key); uncertain {
+		t.Fatal("uncertain without a record")
+	}
+	e.ExpectCreations(key, 3)
+	if _, uncertain := e.Barrier(key); uncertain {
+		t.Fatal("a fresh record is uncertain")
+	}
+	e.MarkUncertain(key)
+	if rv, uncertain := e.Barrier(key); !uncertain || rv != 0 {
+		t.Fatalf("Barrier = %d, %v; want 0, true", rv, uncertain)
+	}
+	e.SetBarrier(key, 42)
+	if rv, _ := e.Barrier(key); rv != 42 {
+		t.Fatalf("barrier %d, want 42", rv)
+	}
+	e.ExpectCreations(key, 1) // a new round starts certain
+	if _, uncertain := e.Barrier(key); uncertain {
+		t.Fatal("a new record inherited uncertainty")
+	}
+}

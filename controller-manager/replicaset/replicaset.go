@@ -189,6 +189,16 @@ func (rc *Controller) sync(ctx context.Context, key string) error {
 		return nil // a new spec brings a new event
 	}
 	needsSync, expiresIn := rc.exp.SatisfiedOrExpiresIn(key)
+	if !needsSync {
+		caughtUp, err := rc.cacheCaughtUp(ctx, key, rs, sel)
+		if err != nil {
+			return err
+		}
+		if caughtUp {
+			rc.exp.Delete(key)
+			needsSync = true
+		}
+	}
 
 	pods, err := rc.claimPods(ctx, rs, sel)
 	if err != nil {
@@ -212,7 +222,11 @@ func (rc *Controller) sync(ctx context.Context, key string) error {
 		return manageErr
 	}
 	if !needsSync {
-		return &controllerutil.RequeueAfter{After: expiresIn + 10*time.Millisecond}
+		after := expiresIn + 10*time.Millisecond
+		if _, uncertain := rc.exp.Barrier(key); uncertain {
+			after = min(after, barrierPoll)
+		}
+		return &controllerutil.RequeueAfter{After: after}
 	}
 	// Pods turn available minReadySeconds after they turn ready, which no
 	// event announces: look again then.
@@ -357,7 +371,9 @@ func (rc *Controller) createPod(ctx context.Context, key string, rs *api.Replica
 	pod := podFromTemplate(rs)
 	created, err := rc.client.Pods().Create(ctx, pod)
 	if err != nil {
-		if !outcomeUnknown(err) {
+		if outcomeUnknown(err) {
+			rc.exp.MarkUncertain(key)
+		} else {
 			// It surely did not happen: no event will lower the record.
 			rc.exp.CreationObserved(key)
 		}
@@ -366,6 +382,42 @@ func (rc *Controller) createPod(ctx context.Context, key string, rs *api.Replica
 	}
 	rc.recorder.Eventf(rs, events.Normal, "SuccessfulCreate", "Created pod: %s", created.GetMetadata().GetName())
 	return nil
+}
+
+// barrierPoll is how often a ReplicaSet waiting for its cache to reach a
+// barrier looks again.
+const barrierPoll = 200 * time.Millisecond
+
+// cacheCaughtUp settles expectations left uncertain by writes whose outcome
+// is unknown: it reads the pods' current resourceVersion from the
+// apiserver (lists are consistent) once, and reports true when the pod
+// cache has reached it, since the cache then holds whatever those writes
+// did. Waiting for the record to expire instead would stall the
+// ReplicaSet for minutes after every apiserver restart.
+func (rc *Controller) cacheCaughtUp(ctx context.Context, key string, rs *api.ReplicaSet, sel labels.Selector) (bool, error) {
+	barrier, uncertain := rc.exp.Barrier(key)
+	if !uncertain {
+		return false, nil
+	}
+	if barrier == 0 {
+		_, rv, err := rc.client.Pods().List(ctx, rs.GetMetadata().GetNamespace(), client.ListOptions{LabelSelector: sel.String()})
+		if err != nil {
+			return false, fmt.Errorf("read barrier for replicaset %s: %w", key, err)
+		}
+		if barrier, err = client.ParseResourceVersion(rv); err != nil || barrier == 0 {
+			return false, fmt.Errorf("barrier for replicaset %s: bad list resourceVersion %q", key, rv)
+		}
+		rc.exp.SetBarrier(key, barrier)
+	}
+	have, err := client.ParseResourceVersion(rc.pods.LastSyncResourceVersion())
+	if err != nil {
+		return false, nil
+	}
+	if have >= barrier {
+		rc.logger.Info("pod cache caught up with uncertain writes", "replicaset", key, "barrier", barrier)
+		return true, nil
+	}
+	return false, nil
 }
 
 // outcomeUnknown reports errors after which the write may or may not have
@@ -416,7 +468,9 @@ func (rc *Controller) deletePods(ctx context.Context, key string, rs *api.Replic
 			case client.IsNotFound(err):
 				rc.exp.DeletionObserved(key, uid)
 			default:
-				if !outcomeUnknown(err) {
+				if outcomeUnknown(err) {
+					rc.exp.MarkUncertain(key)
+				} else {
 					rc.exp.DeletionObserved(key, uid)
 				}
 				rc.recorder.Eventf(rs, events.Warning, "FailedDelete", "Error deleting: %v", err)
