@@ -40,6 +40,9 @@ const (
 var (
 	cluster  *harness.Cluster
 	suiteCtx context.Context
+	// unschedulableAtUp lists the nodes the scheduler could not use when
+	// Up returned (or why they could not be read).
+	unschedulableAtUp []string
 )
 
 func TestMain(m *testing.M) {
@@ -116,9 +119,37 @@ func runSuite(m *testing.M) (code int) {
 		return 1
 	}
 	fmt.Printf("e2e: cluster %s up in %v (state %s)\n", clusterName, time.Since(start).Round(time.Second), c.Config.StateDir)
+	// What a user gets right after `make up`, checked by
+	// TestUpReturnsSchedulableNodes; then every test starts from a
+	// settled cluster, whatever order -run picks.
+	unschedulableAtUp, err = c.Unschedulable(ctx)
+	if err != nil {
+		unschedulableAtUp = []string{err.Error()}
+	}
+	if err := harness.Eventually(ctx, time.Minute, time.Second, "every node schedulable", func(ctx context.Context) error {
+		left, err := c.Unschedulable(ctx)
+		if err == nil && len(left) > 0 {
+			err = fmt.Errorf("not schedulable: %v", left)
+		}
+		return err
+	}); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
+		c.Dump(ctx, os.Stderr)
+		return 1
+	}
 	cluster = c
 	code = m.Run()
 	return code
+}
+
+// TestUpReturnsSchedulableNodes checks what `make up` promises: when Up
+// returns, every node takes pods. A node still tainted not-ready then
+// makes a deployment created at once land on the other node only.
+func TestUpReturnsSchedulableNodes(t *testing.T) {
+	setup(t)
+	if len(unschedulableAtUp) > 0 {
+		t.Errorf("localcluster.Up (Wait) returned while nodes were not schedulable: %v; a deployment created right away lands on the nodes that were", unschedulableAtUp)
+	}
 }
 
 // setup returns the cluster and a context for one test, turns a panic into

@@ -44,7 +44,7 @@ func eventually(t *testing.T, ctx context.Context, timeout time.Duration, what s
 
 // podRow is one line of `ctl get pods -o wide`.
 type podRow struct {
-	Name, Ready, Status, IP, Node string
+	Name, Ready, Status, Restarts, IP, Node string
 }
 
 // pods lists the pods of a deployment (label app=NAME) as `get pods -o
@@ -56,7 +56,7 @@ func pods(ctx context.Context, c *harness.Cluster, app string) ([]podRow, error)
 	}
 	var out []podRow
 	for _, r := range tab.Rows {
-		out = append(out, podRow{Name: r["NAME"], Ready: r["READY"], Status: r["STATUS"], IP: r["IP"], Node: r["NODE"]})
+		out = append(out, podRow{Name: r["NAME"], Ready: r["READY"], Status: r["STATUS"], Restarts: r["RESTARTS"], IP: r["IP"], Node: r["NODE"]})
 	}
 	return out, nil
 }

@@ -1,0 +1,204 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/skiff-dev/skiff/e2e/harness"
+)
+
+// recoverTimeout bounds how long the cluster may take to converge after a
+// component comes back: a controller-manager or scheduler restarted after
+// kill -9 first waits out its dead predecessor's Lease (15 s).
+const recoverTimeout = 2 * time.Minute
+
+// prober fetches a URL from a node over and over while a fault lasts, and
+// counts what it got: running pods must keep serving whatever the control
+// plane does.
+type prober struct {
+	ok, failed int
+	errs       []string
+	mu         sync.Mutex
+	stop       func()
+	done       chan struct{}
+}
+
+func startProber(ctx context.Context, c *harness.Cluster, node int, url string) *prober {
+	ctx, cancel := context.WithCancel(ctx)
+	p := &prober{stop: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		for ctx.Err() == nil {
+			err := fetchOK(ctx, c, node, url)
+			if ctx.Err() != nil {
+				return
+			}
+			p.mu.Lock()
+			if err != nil {
+				p.failed++
+				p.errs = append(p.errs, time.Now().Format("15:04:05.000")+" "+err.Error())
+			} else {
+				p.ok++
+			}
+			p.mu.Unlock()
+			select {
+			case <-ctx.Done():
+			case <-time.After(300 * time.Millisecond):
+			}
+		}
+	}()
+	return p
+}
+
+// finish stops the prober and fails the test when a fetch failed or none
+// was made.
+func (p *prober) finish(t *testing.T, what string) {
+	t.Helper()
+	p.stop()
+	<-p.done
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t.Logf("%s: %d fetches served, %d failed", what, p.ok, p.failed)
+	if p.failed > 0 {
+		t.Errorf("%s: %d of %d fetches failed:\n%s", what, p.failed, p.ok+p.failed, strings.Join(p.errs, "\n"))
+	}
+	if p.ok == 0 {
+		t.Errorf("%s: no fetch was made", what)
+	}
+}
+
+// podSet is the identity of a deployment's pods: the same names, IPs and
+// nodes before and after a fault means nothing was restarted or moved.
+func podSet(ps []podRow) []string {
+	var out []string
+	for _, p := range ps {
+		out = append(out, p.Name+" "+p.IP+" "+p.Node)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestComponentCrashes kills each component with SIGKILL, one at a time,
+// changes the cluster while it is down where that component has work to
+// do, and restarts it. Throughout, the Service keeps serving from both
+// nodes; afterwards the cluster converges within a bound, the pods that
+// were running are the same ones (no duplicates, no restarts), and the
+// change made meanwhile has taken effect.
+func TestComponentCrashes(t *testing.T) {
+	defer recoverPanic(t)
+	c, ctx := setup(t)
+	const name = "e2e-faults"
+	t.Cleanup(func() {
+		deleteQuietly(t, c, "service", name)
+		deleteQuietly(t, c, "deployment", name)
+	})
+	ctl(t, ctx, c, "create", "deployment", name, "--image", "nginx", "-r", "3")
+	ctl(t, ctx, c, "expose", "deployment", name, "--port", "80")
+	deploymentReady(t, ctx, c, name, 3, rolloutTimeout)
+	runningPods(t, ctx, c, name, 3, rolloutTimeout)
+	url := "http://" + serviceIP(t, ctx, c, name) + "/"
+	for i := 1; i <= c.Config.Nodes; i++ {
+		eventually(t, ctx, convergeTimeout, fmt.Sprintf("Service served from %s", c.Config.NodeName(i)),
+			func(ctx context.Context) error { return fetchOK(ctx, c, i, url) })
+	}
+
+	tests := []struct {
+		component string
+		// whileDown changes the cluster while the component is dead and
+		// returns the replica count the deployment must then reach.
+		whileDown func(t *testing.T) int
+		// samePods says the running pods must survive unchanged.
+		samePods bool
+	}{
+		{component: "apiserver", samePods: true, whileDown: func(t *testing.T) int {
+			r, err := c.Ctl(ctx, "--request-timeout", "5s", "get", "pods")
+			if err == nil && r.ExitCode == 0 {
+				t.Errorf("ctl get pods worked with the apiserver dead: %s", r)
+			}
+			return 3
+		}},
+		{component: "controller-manager", whileDown: func(t *testing.T) int {
+			ctl(t, ctx, c, "scale", "deployment", name, "--replicas", "4")
+			return 4
+		}},
+		{component: "scheduler", whileDown: func(t *testing.T) int {
+			ctl(t, ctx, c, "scale", "deployment", name, "--replicas", "3")
+			return 3
+		}},
+		{component: "node-1/kubelet", whileDown: func(t *testing.T) int {
+			ctl(t, ctx, c, "scale", "deployment", name, "--replicas", "4")
+			return 4
+		}},
+		{component: "node-2/proxy", whileDown: func(t *testing.T) int {
+			ctl(t, ctx, c, "scale", "deployment", name, "--replicas", "3")
+			return 3
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(strings.ReplaceAll(tt.component, "/", "-"), func(t *testing.T) {
+			defer recoverPanic(t)
+			before, err := pods(ctx, c, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			probes := make([]*prober, 0, c.Config.Nodes)
+			for i := 1; i <= c.Config.Nodes; i++ {
+				probes = append(probes, startProber(ctx, c, i, url))
+			}
+			if err := c.Kill(ctx, tt.component); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				// Whatever failed, leave the component running for the
+				// next test.
+				if p, _ := c.Process(tt.component); !p.Alive() {
+					if err := c.Restart(context.Background(), tt.component); err != nil {
+						t.Errorf("restart %s in clean-up: %v", tt.component, err)
+					}
+				}
+			})
+			want := tt.whileDown(t)
+			if err := c.Restart(ctx, tt.component); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			deploymentReady(t, ctx, c, name, want, recoverTimeout)
+			after := runningPods(t, ctx, c, name, want, recoverTimeout)
+			checkOneReplicaSet(t, ctx, c, name, want)
+			t.Logf("%s: converged %v after restart", tt.component, time.Since(start).Round(100*time.Millisecond))
+			for i, p := range probes {
+				p.finish(t, fmt.Sprintf("Service from %s while %s was down", c.Config.NodeName(i+1), tt.component))
+			}
+			if tt.samePods && !slices.Equal(podSet(before), podSet(after)) {
+				t.Errorf("pods changed across the %s crash:\nbefore %v\nafter  %v", tt.component, podSet(before), podSet(after))
+			}
+			// Pods that were running before keep running: the kill of a
+			// node agent must not restart or replace containers.
+			for _, b := range before {
+				if !slices.ContainsFunc(after, func(a podRow) bool { return a.Name == b.Name && a.IP == b.IP }) && want >= len(before) {
+					t.Errorf("pod %s (%s) was replaced across the %s crash: after %v", b.Name, b.IP, tt.component, podSet(after))
+				}
+			}
+			for _, a := range after {
+				if a.Restarts != "0" {
+					t.Errorf("pod %s: RESTARTS %s after the %s crash, want 0", a.Name, a.Restarts, tt.component)
+				}
+			}
+			for i := 1; i <= c.Config.Nodes; i++ {
+				eventually(t, ctx, convergeTimeout, fmt.Sprintf("Service served from %s after the restart", c.Config.NodeName(i)),
+					func(ctx context.Context) error { return fetchOK(ctx, c, i, url) })
+			}
+			if p, _ := c.Process(tt.component); !p.Alive() {
+				t.Errorf("%s exited after its restart", tt.component)
+			}
+			if dead := c.Dead(); len(dead) > 0 {
+				t.Errorf("components not running: %v", dead)
+			}
+		})
+	}
+}
