@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -293,6 +294,7 @@ func TestCrashLoopBackOffAndImagePullErrors(t *testing.T) {
 
 func TestFinishedPodReleasesItsIPAndKeepsLogs(t *testing.T) {
 	e := newEnv(t)
+	t.Run("hostNetwork pod serves on the node's address", func(t *testing.T) { testHostNetwork(t, e) })
 	grace := int64(5)
 	if _, err := e.pods().Create(context.Background(), &api.Pod{
 		Metadata: &api.ObjectMeta{Name: "job", Namespace: "default"},
@@ -329,5 +331,36 @@ func TestFinishedPodReleasesItsIPAndKeepsLogs(t *testing.T) {
 			t.Fatalf("containers left after delete: %v", e.containers(t))
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func testHostNetwork(t *testing.T, e *env) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := lis.Addr().(*net.TCPAddr).Port
+	lis.Close()
+	grace := int64(1)
+	if _, err := e.pods().Create(context.Background(), &api.Pod{
+		Metadata: &api.ObjectMeta{Name: "hostnet", Namespace: "default"},
+		Spec: &api.PodSpec{NodeName: e.cfg.NodeName, HostNetwork: true, TerminationGracePeriodSeconds: &grace,
+			Containers: []*api.Container{busybox("main", fmt.Sprintf("mkdir -p /www; echo on-host > /www/index.html; exec httpd -f -p 127.0.0.1:%d -h /www", port))}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	p := e.waitPod("hostnet", 60*time.Second, "Running", running)
+	if p.GetStatus().GetPodIp() != "127.0.0.1" {
+		t.Errorf("hostNetwork podIP = %q, want the node IP", p.GetStatus().GetPodIp())
+	}
+	if body := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/", port)); body != "on-host\n" {
+		t.Errorf("GET = %q", body)
+	}
+	if len(e.leases()) != 0 {
+		t.Errorf("a hostNetwork pod took an IP lease: %v", e.leases())
+	}
+	zero := int64(0)
+	if _, err := e.pods().Delete(context.Background(), "default", "hostnet", client.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -41,6 +41,18 @@ func (w *worker) createSandbox(ctx context.Context, pod *api.Pod, old *runtime.S
 			return nil, err
 		}
 	}
+	if pod.GetSpec().GetHostNetwork() {
+		// The node's network: no namespace, no CNI, the node's IP.
+		sb := &runtime.Sandbox{Pod: ref, CreatedAt: time.Now()}
+		if err := w.m.rt.CreateSandbox(ctx, *sb); err != nil {
+			return nil, err
+		}
+		sb.IP = w.m.cfg.NodeIP
+		if err := w.writePodFiles(pod, sb.IP); err != nil {
+			return nil, err
+		}
+		return sb, w.m.rt.SetSandboxIP(ctx, w.uid, sb.IP)
+	}
 	nsPath, err := w.m.net.NewNetNS()
 	if err != nil {
 		return nil, err
@@ -140,11 +152,16 @@ func (w *worker) containerSpec(pod *api.Pod, sb *runtime.Sandbox, c *api.Contain
 	if hostname == "" {
 		hostname = pod.GetMetadata().GetName()
 	}
+	if pod.GetSpec().GetHostNetwork() {
+		if hostname, err = os.Hostname(); err != nil {
+			return runtime.ContainerSpec{}, fmt.Errorf("hostNetwork pod: %w", err)
+		}
+	}
 	return runtime.ContainerSpec{
 		Pod: podRef(pod), Name: c.GetName(), RestartCount: restart,
 		Image: c.GetImage(), Img: img,
 		Command: c.GetCommand(), Args: c.GetArgs(), Env: env, WorkingDir: c.GetWorkingDir(),
-		Hostname: hostname, NetNSPath: sb.NetNSPath,
+		Hostname: hostname, NetNSPath: sb.NetNSPath, HostNetwork: pod.GetSpec().GetHostNetwork(),
 		Mounts: []specs.Mount{
 			bind("/etc/hosts", filepath.Join(dir, "hosts")),
 			bind("/etc/resolv.conf", filepath.Join(dir, "resolv.conf")),

@@ -166,7 +166,7 @@ func (w *worker) sync(ctx context.Context, pod *api.Pod) (time.Time, error) {
 	if finished(pod, runs) {
 		return time.Time{}, w.finish(ctx, pod, sb, runs, now)
 	}
-	if sb == nil || sb.IP == "" || !exists(sb.NetNSPath) {
+	if sb == nil || sb.IP == "" || (!pod.GetSpec().GetHostNetwork() && !exists(sb.NetNSPath)) {
 		// No sandbox, one whose set-up did not finish, or one whose
 		// namespace is gone (the node rebooted): make a fresh one.
 		// Say ContainerCreating before the network and pulls take time.

@@ -44,7 +44,10 @@ type ContainerSpec struct {
 	Env           []string
 	WorkingDir    string
 	Hostname      string
-	NetNSPath     string
+	// NetNSPath is the pod's network namespace; HostNetwork runs in the
+	// node's instead.
+	NetNSPath   string
+	HostNetwork bool
 	Mounts        []specs.Mount
 	// LogPath receives the container's stdout and stderr.
 	LogPath string
@@ -104,7 +107,10 @@ func (r *Runtime) CreateContainer(ctx context.Context, spec ContainerSpec) (*Con
 		oci.WithHostname(spec.Hostname),
 		oci.WithMounts(spec.Mounts),
 	}
-	if spec.NetNSPath != "" {
+	switch {
+	case spec.HostNetwork:
+		opts = append(opts, oci.WithHostNamespace(specs.NetworkNamespace))
+	case spec.NetNSPath != "":
 		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: spec.NetNSPath}))
 	}
 	if len(spec.Env) > 0 {
