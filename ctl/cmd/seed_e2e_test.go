@@ -108,7 +108,7 @@ func TestSeedScenarioWithControlPlane(t *testing.T) {
 	}
 	expect([]string{"get", "svc", "k8s-nginx"}, `NAME        TYPE       CLUSTER-IP +EXTERNAL-IP   PORT\(S\) +AGE\nk8s-nginx   NodePort   10\.\d+\.\d+\.\d+ +<none>        80:3\d{4}/TCP +`+age+`\n`)
 	eventually(t, "the endpoints controller to list three pods", func() bool {
-		return regexp.MustCompile(`^k8s-nginx   ([0-9.]+:80,){2}[0-9.]+:80   \d+s\n$`).MatchString(e.ok("get", "ep", "k8s-nginx", "--no-headers"))
+		return regexp.MustCompile(`^k8s-nginx   ([0-9.]+:80,){2}[0-9.]+:80   \d+s\n$`).MatchString(e.run("", "get", "ep", "k8s-nginx", "--no-headers").out)
 	})
 
 	victim := strings.Fields(strings.Split(pods, "\n")[1])[0]
