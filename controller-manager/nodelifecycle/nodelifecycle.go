@@ -242,22 +242,8 @@ func (nc *Controller) markUnknown(ctx context.Context, node *api.Node, now time.
 
 // setTaint makes want the node's only lifecycle NoExecute taint ("" none).
 func (nc *Controller) setTaint(ctx context.Context, node *api.Node, want string) error {
-	var kept []*api.Taint
-	has := false
-	for _, t := range node.GetSpec().GetTaints() {
-		if (t.GetKey() == TaintUnreachable || t.GetKey() == TaintNotReady) && t.GetEffect() == TaintNoExecute {
-			if t.GetKey() == want {
-				has = true
-				kept = append(kept, t)
-			}
-			continue
-		}
-		kept = append(kept, t)
-	}
-	if want != "" && !has {
-		kept = append(kept, &api.Taint{Key: want, Effect: TaintNoExecute, TimeAdded: timestamppb.New(nc.now())})
-	}
-	if len(kept) == len(node.GetSpec().GetTaints()) && (want == "" || has) {
+	kept, changed := retaint(node.GetSpec().GetTaints(), want, nc.now())
+	if !changed {
 		return nil
 	}
 	name := node.GetMetadata().GetName()
@@ -274,7 +260,7 @@ func (nc *Controller) setTaint(ctx context.Context, node *api.Node, want string)
 				return gerr
 			}
 			node = fresh
-			kept = retaint(fresh.GetSpec().GetTaints(), want, nc.now())
+			kept, _ = retaint(fresh.GetSpec().GetTaints(), want, nc.now())
 		}
 		return err
 	})
@@ -289,14 +275,19 @@ func (nc *Controller) setTaint(ctx context.Context, node *api.Node, want string)
 	return nil
 }
 
-func retaint(taints []*api.Taint, want string, now time.Time) []*api.Taint {
+// retaint returns taints with want as the only lifecycle NoExecute taint
+// ("" for none), keeping the time a taint already there was added, and
+// whether that changes anything.
+func retaint(taints []*api.Taint, want string, now time.Time) ([]*api.Taint, bool) {
 	var out []*api.Taint
-	has := false
+	has, changed := false, false
 	for _, t := range taints {
 		if (t.GetKey() == TaintUnreachable || t.GetKey() == TaintNotReady) && t.GetEffect() == TaintNoExecute {
 			if t.GetKey() == want && !has {
 				has = true
 				out = append(out, t)
+			} else {
+				changed = true
 			}
 			continue
 		}
@@ -304,8 +295,9 @@ func retaint(taints []*api.Taint, want string, now time.Time) []*api.Taint {
 	}
 	if want != "" && !has {
 		out = append(out, &api.Taint{Key: want, Effect: TaintNoExecute, TimeAdded: timestamppb.New(now)})
+		changed = true
 	}
-	return out
+	return out, changed
 }
 
 // evictPods deletes every pod bound to the node. Force (grace period 0)
