@@ -119,8 +119,17 @@ func (e *env) start() {
 		}
 		e.stop = func() {}
 	}
+	// Without a pod CIDR the kubelet registers and then waits for one:
+	// that is as far as it gets until the test sets it.
+	started := k.Ready
+	if cfg.PodCIDR == "" {
+		started = func() error {
+			_, err := e.cluster.Client.Nodes().Get(context.Background(), "", cfg.NodeName)
+			return err
+		}
+	}
 	deadline := time.Now().Add(30 * time.Second)
-	for k.Ready() != nil {
+	for started() != nil {
 		select {
 		case err := <-done:
 			e.t.Fatalf("kubelet stopped: %v", err)

@@ -171,3 +171,30 @@ func TestNodeRegistrationPreloadAndRegistryPull(t *testing.T) {
 		}
 	})
 }
+
+// Without --pod-cidr the kubelet waits for the controller-manager to set
+// the Node's spec.podCIDR (done by hand here) and uses it.
+func TestPodCIDRComesFromTheNodeSpec(t *testing.T) {
+	var cidr string
+	e := newEnv(t, func(c *Config) { cidr, c.PodCIDR = c.PodCIDR, "" })
+	ctx := context.Background()
+	node, err := e.cluster.Client.Nodes().Get(ctx, "", e.cfg.NodeName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := node.GetStatus().GetConditions(); len(st) != 1 || st[0].GetStatus() != "False" {
+		t.Errorf("node without a pod CIDR: conditions %v, want Ready False", st)
+	}
+	node.Spec.PodCidr = cidr
+	node.Spec.PodCidrs = []string{cidr}
+	if _, err := e.cluster.Client.Nodes().Update(ctx, node); err != nil {
+		t.Fatal(err)
+	}
+	e.cfg.PodCIDR = cidr // for the clean-up's CNI DEL
+	e.createPod("web", busybox("main", "sleep 1000"))
+	p := e.waitPod("web", 60*time.Second, "Running", running)
+	_, n, _ := net.ParseCIDR(cidr)
+	if !n.Contains(net.ParseIP(p.GetStatus().GetPodIp())) {
+		t.Errorf("podIP %s not in the node's podCIDR %s", p.GetStatus().GetPodIp(), cidr)
+	}
+}
