@@ -137,6 +137,9 @@ func runDelete(c *cobra.Command, streams IOStreams, f *Factory, o *deleteOptions
 		fmt.Fprintln(streams.ErrOut, "Warning: Immediate deletion does not wait for confirmation that the running resource has been terminated. The resource may continue to run on the cluster indefinitely.")
 	}
 
+	if len(args) == 0 && len(o.files.filenames) == 0 {
+		return usageErrorf(c, "You must provide one or more resources by argument or filename.\nExample resource specifications include:\n   '-f rsrc.yaml'\n   '--filename=rsrc.json'\n   '<resource> <name>'\n   '<resource>'")
+	}
 	ns, _ := f.DefaultNamespace()
 	var targets []deletion
 	cl, err := f.Client(ctx)
@@ -159,8 +162,6 @@ func runDelete(c *cobra.Command, streams IOStreams, f *Factory, o *deleteOptions
 			d := docs[i]
 			targets = append(targets, deletion{info: d.Info, namespace: d.Object.GetMetadata().GetNamespace(), name: d.Object.GetMetadata().GetName()})
 		}
-	case len(args) == 0:
-		return usageErrorf(c, "You must provide one or more resources by argument or filename.\nExample resource specifications include:\n   '-f rsrc.yaml'\n   '--filename=rsrc.json'\n   '<resource> <name>'\n   '<resource>'")
 	default:
 		reqs, err := parseResourceArgs(args)
 		if err != nil {

@@ -10,23 +10,6 @@ import (
 	"github.com/skiff-dev/skiff/internal/kinds"
 )
 
-// reasons are the Kubernetes status reasons kubectl prints for each gRPC
-// code: "Error from server (NotFound): ...".
-var reasons = map[codes.Code]string{
-	codes.NotFound:           "NotFound",
-	codes.AlreadyExists:      "AlreadyExists",
-	codes.InvalidArgument:    "Invalid",
-	codes.Aborted:            "Conflict",
-	codes.FailedPrecondition: "BadRequest",
-	codes.OutOfRange:         "Expired",
-	codes.Unauthenticated:    "Unauthorized",
-	codes.PermissionDenied:   "Forbidden",
-	codes.ResourceExhausted:  "TooManyRequests",
-	codes.DeadlineExceeded:   "Timeout",
-	codes.Internal:           "InternalError",
-	codes.Unimplemented:      "MethodNotAllowed",
-}
-
 // objectError is a server error about one named object, worded as kubectl
 // words it (`deployments.apps "web" not found`).
 type objectError struct {
@@ -91,9 +74,34 @@ func serverErrorMessage(err error) (string, bool) {
 	return fmt.Sprintf("Error from server (%s): %s", reason(st.Code()), st.Message()), true
 }
 
+// reason is the Kubernetes status reason kubectl prints for a gRPC code:
+// "Error from server (NotFound): ...".
 func reason(c codes.Code) string {
-	if r, ok := reasons[c]; ok {
-		return r
+	switch c {
+	case codes.NotFound:
+		return "NotFound"
+	case codes.AlreadyExists:
+		return "AlreadyExists"
+	case codes.InvalidArgument:
+		return "Invalid"
+	case codes.Aborted:
+		return "Conflict"
+	case codes.FailedPrecondition:
+		return "BadRequest"
+	case codes.OutOfRange:
+		return "Expired"
+	case codes.Unauthenticated:
+		return "Unauthorized"
+	case codes.PermissionDenied:
+		return "Forbidden"
+	case codes.ResourceExhausted:
+		return "TooManyRequests"
+	case codes.DeadlineExceeded:
+		return "Timeout"
+	case codes.Internal:
+		return "InternalError"
+	case codes.Unimplemented:
+		return "MethodNotAllowed"
 	}
 	return c.String()
 }

@@ -16,7 +16,7 @@ const LastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
 // of them are merged element by element (like a strategic merge patch), so
 // values the server filled in (imagePullPolicy, a port's protocol) survive.
 // Other lists are replaced whole.
-var listMergeKeys = []string{"name", "containerPort", "port", "ip"}
+func listMergeKeys() []string { return []string{"name", "containerPort", "port", "ip"} }
 
 // ThreeWayMerge returns live with desired applied: fields desired sets
 // replace live's, fields lastApplied set but desired no longer does are
@@ -66,7 +66,7 @@ func mergeValue(live, desired, last any) any {
 }
 
 func mergeKey(lists ...[]any) string {
-	for _, key := range listMergeKeys {
+	for _, key := range listMergeKeys() {
 		ok := true
 		for _, list := range lists {
 			for _, e := range list {

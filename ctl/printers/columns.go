@@ -15,130 +15,132 @@ import (
 	"github.com/skiff-dev/skiff/proto/api"
 )
 
-// tables holds kubectl's columns for each kind, keyed by Kind.
-var tables = map[string]kindTable{
-	"Pod": {
-		columns: []Column{{Name: "NAME"}, {Name: "READY"}, {Name: "STATUS"}, {Name: "RESTARTS"}, {Name: "AGE"},
-			{Name: "IP", Wide: true}, {Name: "NODE", Wide: true}, {Name: "NOMINATED NODE", Wide: true}, {Name: "READINESS GATES", Wide: true}},
-		row: func(obj kinds.Object, now time.Time) []string { return podRow(obj.(*api.Pod), now) },
-	},
-	"Deployment": {
-		columns: []Column{{Name: "NAME"}, {Name: "READY"}, {Name: "UP-TO-DATE"}, {Name: "AVAILABLE"}, {Name: "AGE"},
-			{Name: "CONTAINERS", Wide: true}, {Name: "IMAGES", Wide: true}, {Name: "SELECTOR", Wide: true}},
-		row: func(obj kinds.Object, now time.Time) []string {
-			d := obj.(*api.Deployment)
-			st := d.GetStatus()
-			names, images := containerCells(d.GetSpec().GetTemplate().GetSpec().GetContainers())
-			return []string{d.GetMetadata().GetName(),
-				fmt.Sprintf("%d/%d", st.GetReadyReplicas(), d.GetSpec().GetReplicas()),
-				itoa(st.GetUpdatedReplicas()), itoa(st.GetAvailableReplicas()),
-				Age(d.GetMetadata().GetCreationTimestamp(), now),
-				names, images, SelectorString(d.GetSpec().GetSelector())}
+// kindTables returns kubectl's columns for each kind, keyed by Kind.
+func kindTables() map[string]kindTable {
+	return map[string]kindTable{
+		"Pod": {
+			columns: []Column{{Name: "NAME"}, {Name: "READY"}, {Name: "STATUS"}, {Name: "RESTARTS"}, {Name: "AGE"},
+				{Name: "IP", Wide: true}, {Name: "NODE", Wide: true}, {Name: "NOMINATED NODE", Wide: true}, {Name: "READINESS GATES", Wide: true}},
+			row: func(obj kinds.Object, now time.Time) []string { return podRow(obj.(*api.Pod), now) },
 		},
-	},
-	"ReplicaSet": {
-		columns: []Column{{Name: "NAME"}, {Name: "DESIRED"}, {Name: "CURRENT"}, {Name: "READY"}, {Name: "AGE"},
-			{Name: "CONTAINERS", Wide: true}, {Name: "IMAGES", Wide: true}, {Name: "SELECTOR", Wide: true}},
-		row: func(obj kinds.Object, now time.Time) []string {
-			rs := obj.(*api.ReplicaSet)
-			names, images := containerCells(rs.GetSpec().GetTemplate().GetSpec().GetContainers())
-			return []string{rs.GetMetadata().GetName(), itoa(rs.GetSpec().GetReplicas()),
-				itoa(rs.GetStatus().GetReplicas()), itoa(rs.GetStatus().GetReadyReplicas()),
-				Age(rs.GetMetadata().GetCreationTimestamp(), now),
-				names, images, SelectorString(rs.GetSpec().GetSelector())}
+		"Deployment": {
+			columns: []Column{{Name: "NAME"}, {Name: "READY"}, {Name: "UP-TO-DATE"}, {Name: "AVAILABLE"}, {Name: "AGE"},
+				{Name: "CONTAINERS", Wide: true}, {Name: "IMAGES", Wide: true}, {Name: "SELECTOR", Wide: true}},
+			row: func(obj kinds.Object, now time.Time) []string {
+				d := obj.(*api.Deployment)
+				st := d.GetStatus()
+				names, images := containerCells(d.GetSpec().GetTemplate().GetSpec().GetContainers())
+				return []string{d.GetMetadata().GetName(),
+					fmt.Sprintf("%d/%d", st.GetReadyReplicas(), d.GetSpec().GetReplicas()),
+					itoa(st.GetUpdatedReplicas()), itoa(st.GetAvailableReplicas()),
+					Age(d.GetMetadata().GetCreationTimestamp(), now),
+					names, images, SelectorString(d.GetSpec().GetSelector())}
+			},
 		},
-	},
-	"Service": {
-		columns: []Column{{Name: "NAME"}, {Name: "TYPE"}, {Name: "CLUSTER-IP"}, {Name: "EXTERNAL-IP"}, {Name: "PORT(S)"}, {Name: "AGE"},
-			{Name: "SELECTOR", Wide: true}},
-		row: func(obj kinds.Object, now time.Time) []string {
-			s := obj.(*api.Service)
-			spec := s.GetSpec()
-			clusterIP := "<none>"
-			if ips := spec.GetClusterIps(); len(ips) > 0 {
-				clusterIP = ips[0]
-			} else if spec.GetClusterIp() != "" {
-				clusterIP = spec.GetClusterIp()
-			}
-			external := "<none>"
-			if len(spec.GetExternalIps()) > 0 {
-				external = strings.Join(spec.GetExternalIps(), ",")
-			}
-			ports := ServicePorts(spec.GetPorts())
-			if ports == "" {
-				ports = "<none>"
-			}
-			return []string{s.GetMetadata().GetName(), spec.GetType(), clusterIP, external, ports,
-				Age(s.GetMetadata().GetCreationTimestamp(), now), labels.FormatLabels(spec.GetSelector())}
+		"ReplicaSet": {
+			columns: []Column{{Name: "NAME"}, {Name: "DESIRED"}, {Name: "CURRENT"}, {Name: "READY"}, {Name: "AGE"},
+				{Name: "CONTAINERS", Wide: true}, {Name: "IMAGES", Wide: true}, {Name: "SELECTOR", Wide: true}},
+			row: func(obj kinds.Object, now time.Time) []string {
+				rs := obj.(*api.ReplicaSet)
+				names, images := containerCells(rs.GetSpec().GetTemplate().GetSpec().GetContainers())
+				return []string{rs.GetMetadata().GetName(), itoa(rs.GetSpec().GetReplicas()),
+					itoa(rs.GetStatus().GetReplicas()), itoa(rs.GetStatus().GetReadyReplicas()),
+					Age(rs.GetMetadata().GetCreationTimestamp(), now),
+					names, images, SelectorString(rs.GetSpec().GetSelector())}
+			},
 		},
-	},
-	"Endpoints": {
-		columns: []Column{{Name: "NAME"}, {Name: "ENDPOINTS"}, {Name: "AGE"}},
-		row: func(obj kinds.Object, now time.Time) []string {
-			e := obj.(*api.Endpoints)
-			return []string{e.GetMetadata().GetName(), FormatEndpoints(e), Age(e.GetMetadata().GetCreationTimestamp(), now)}
-		},
-	},
-	"Namespace": {
-		columns: []Column{{Name: "NAME"}, {Name: "STATUS"}, {Name: "AGE"}},
-		row: func(obj kinds.Object, now time.Time) []string {
-			n := obj.(*api.Namespace)
-			return []string{n.GetMetadata().GetName(), n.GetStatus().GetPhase(), Age(n.GetMetadata().GetCreationTimestamp(), now)}
-		},
-	},
-	"Node": {
-		columns: []Column{{Name: "NAME"}, {Name: "STATUS"}, {Name: "ROLES"}, {Name: "AGE"}, {Name: "VERSION"},
-			{Name: "INTERNAL-IP", Wide: true}, {Name: "EXTERNAL-IP", Wide: true}, {Name: "OS-IMAGE", Wide: true},
-			{Name: "KERNEL-VERSION", Wide: true}, {Name: "CONTAINER-RUNTIME", Wide: true}},
-		row: func(obj kinds.Object, now time.Time) []string { return nodeRow(obj.(*api.Node), now) },
-	},
-	"Event": {
-		columns: []Column{{Name: "LAST SEEN"}, {Name: "TYPE"}, {Name: "REASON"}, {Name: "OBJECT"},
-			{Name: "SUBOBJECT", Wide: true}, {Name: "SOURCE", Wide: true}, {Name: "MESSAGE"},
-			{Name: "FIRST SEEN", Wide: true}, {Name: "COUNT", Wide: true}, {Name: "NAME", Wide: true}},
-		row: func(obj kinds.Object, now time.Time) []string { return eventRow(obj.(*api.Event), now) },
-	},
-	"ConfigMap": {
-		columns: []Column{{Name: "NAME"}, {Name: "DATA"}, {Name: "AGE"}},
-		row: func(obj kinds.Object, now time.Time) []string {
-			c := obj.(*api.ConfigMap)
-			return []string{c.GetMetadata().GetName(), strconv.Itoa(len(c.GetData()) + len(c.GetBinaryData())),
-				Age(c.GetMetadata().GetCreationTimestamp(), now)}
-		},
-	},
-	"Secret": {
-		columns: []Column{{Name: "NAME"}, {Name: "TYPE"}, {Name: "DATA"}, {Name: "AGE"}},
-		row: func(obj kinds.Object, now time.Time) []string {
-			s := obj.(*api.Secret)
-			return []string{s.GetMetadata().GetName(), s.GetType(), strconv.Itoa(len(s.GetData())),
-				Age(s.GetMetadata().GetCreationTimestamp(), now)}
-		},
-	},
-	"Lease": {
-		columns: []Column{{Name: "NAME"}, {Name: "HOLDER"}, {Name: "AGE"}},
-		row: func(obj kinds.Object, now time.Time) []string {
-			l := obj.(*api.Lease)
-			return []string{l.GetMetadata().GetName(), l.GetSpec().GetHolderIdentity(), Age(l.GetMetadata().GetCreationTimestamp(), now)}
-		},
-	},
-	"RoleBinding": {
-		columns: []Column{{Name: "NAME"}, {Name: "ROLE"}, {Name: "AGE"},
-			{Name: "USERS", Wide: true}, {Name: "GROUPS", Wide: true}},
-		row: func(obj kinds.Object, now time.Time) []string {
-			b := obj.(*api.RoleBinding)
-			var users, groups []string
-			for _, s := range b.GetSubjects() {
-				switch s.GetKind() {
-				case "User":
-					users = append(users, s.GetName())
-				case "Group":
-					groups = append(groups, s.GetName())
+		"Service": {
+			columns: []Column{{Name: "NAME"}, {Name: "TYPE"}, {Name: "CLUSTER-IP"}, {Name: "EXTERNAL-IP"}, {Name: "PORT(S)"}, {Name: "AGE"},
+				{Name: "SELECTOR", Wide: true}},
+			row: func(obj kinds.Object, now time.Time) []string {
+				s := obj.(*api.Service)
+				spec := s.GetSpec()
+				clusterIP := "<none>"
+				if ips := spec.GetClusterIps(); len(ips) > 0 {
+					clusterIP = ips[0]
+				} else if spec.GetClusterIp() != "" {
+					clusterIP = spec.GetClusterIp()
 				}
-			}
-			return []string{b.GetMetadata().GetName(), "Role/" + b.GetRoleRef().GetName(),
-				Age(b.GetMetadata().GetCreationTimestamp(), now), strings.Join(users, ", "), strings.Join(groups, ", ")}
+				external := "<none>"
+				if len(spec.GetExternalIps()) > 0 {
+					external = strings.Join(spec.GetExternalIps(), ",")
+				}
+				ports := ServicePorts(spec.GetPorts())
+				if ports == "" {
+					ports = "<none>"
+				}
+				return []string{s.GetMetadata().GetName(), spec.GetType(), clusterIP, external, ports,
+					Age(s.GetMetadata().GetCreationTimestamp(), now), labels.FormatLabels(spec.GetSelector())}
+			},
 		},
-	},
+		"Endpoints": {
+			columns: []Column{{Name: "NAME"}, {Name: "ENDPOINTS"}, {Name: "AGE"}},
+			row: func(obj kinds.Object, now time.Time) []string {
+				e := obj.(*api.Endpoints)
+				return []string{e.GetMetadata().GetName(), FormatEndpoints(e), Age(e.GetMetadata().GetCreationTimestamp(), now)}
+			},
+		},
+		"Namespace": {
+			columns: []Column{{Name: "NAME"}, {Name: "STATUS"}, {Name: "AGE"}},
+			row: func(obj kinds.Object, now time.Time) []string {
+				n := obj.(*api.Namespace)
+				return []string{n.GetMetadata().GetName(), n.GetStatus().GetPhase(), Age(n.GetMetadata().GetCreationTimestamp(), now)}
+			},
+		},
+		"Node": {
+			columns: []Column{{Name: "NAME"}, {Name: "STATUS"}, {Name: "ROLES"}, {Name: "AGE"}, {Name: "VERSION"},
+				{Name: "INTERNAL-IP", Wide: true}, {Name: "EXTERNAL-IP", Wide: true}, {Name: "OS-IMAGE", Wide: true},
+				{Name: "KERNEL-VERSION", Wide: true}, {Name: "CONTAINER-RUNTIME", Wide: true}},
+			row: func(obj kinds.Object, now time.Time) []string { return nodeRow(obj.(*api.Node), now) },
+		},
+		"Event": {
+			columns: []Column{{Name: "LAST SEEN"}, {Name: "TYPE"}, {Name: "REASON"}, {Name: "OBJECT"},
+				{Name: "SUBOBJECT", Wide: true}, {Name: "SOURCE", Wide: true}, {Name: "MESSAGE"},
+				{Name: "FIRST SEEN", Wide: true}, {Name: "COUNT", Wide: true}, {Name: "NAME", Wide: true}},
+			row: func(obj kinds.Object, now time.Time) []string { return eventRow(obj.(*api.Event), now) },
+		},
+		"ConfigMap": {
+			columns: []Column{{Name: "NAME"}, {Name: "DATA"}, {Name: "AGE"}},
+			row: func(obj kinds.Object, now time.Time) []string {
+				c := obj.(*api.ConfigMap)
+				return []string{c.GetMetadata().GetName(), strconv.Itoa(len(c.GetData()) + len(c.GetBinaryData())),
+					Age(c.GetMetadata().GetCreationTimestamp(), now)}
+			},
+		},
+		"Secret": {
+			columns: []Column{{Name: "NAME"}, {Name: "TYPE"}, {Name: "DATA"}, {Name: "AGE"}},
+			row: func(obj kinds.Object, now time.Time) []string {
+				s := obj.(*api.Secret)
+				return []string{s.GetMetadata().GetName(), s.GetType(), strconv.Itoa(len(s.GetData())),
+					Age(s.GetMetadata().GetCreationTimestamp(), now)}
+			},
+		},
+		"Lease": {
+			columns: []Column{{Name: "NAME"}, {Name: "HOLDER"}, {Name: "AGE"}},
+			row: func(obj kinds.Object, now time.Time) []string {
+				l := obj.(*api.Lease)
+				return []string{l.GetMetadata().GetName(), l.GetSpec().GetHolderIdentity(), Age(l.GetMetadata().GetCreationTimestamp(), now)}
+			},
+		},
+		"RoleBinding": {
+			columns: []Column{{Name: "NAME"}, {Name: "ROLE"}, {Name: "AGE"},
+				{Name: "USERS", Wide: true}, {Name: "GROUPS", Wide: true}},
+			row: func(obj kinds.Object, now time.Time) []string {
+				b := obj.(*api.RoleBinding)
+				var users, groups []string
+				for _, s := range b.GetSubjects() {
+					switch s.GetKind() {
+					case "User":
+						users = append(users, s.GetName())
+					case "Group":
+						groups = append(groups, s.GetName())
+					}
+				}
+				return []string{b.GetMetadata().GetName(), "Role/" + b.GetRoleRef().GetName(),
+					Age(b.GetMetadata().GetCreationTimestamp(), now), strings.Join(users, ", "), strings.Join(groups, ", ")}
+			},
+		},
+	}
 }
 
 func itoa(n int32) string { return strconv.Itoa(int(n)) }

@@ -135,7 +135,7 @@ func Age(ts *timestamppb.Timestamp, now time.Time) string {
 }
 
 func tableFor(info *kinds.Info) kindTable {
-	if t, ok := tables[info.Kind]; ok {
+	if t, ok := kindTables()[info.Kind]; ok {
 		return t
 	}
 	return kindTable{
