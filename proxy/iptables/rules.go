@@ -29,6 +29,11 @@ const (
 	tableNAT    = "nat"
 	tableFilter = "filter"
 
+	// largeClusterEndpoints is kube-proxy's threshold above which the
+	// per-endpoint rules go without comments: they are most of the rules,
+	// and iptables-restore's time grows with every byte it parses.
+	largeClusterEndpoints = 1000
+
 	// masqMark is the packet mark bit asking SKIFF-POSTROUTING to
 	// masquerade, the same bit kube-proxy uses for the same meaning.
 	masqMark = "0x4000"
@@ -252,8 +257,13 @@ func Generate(ports []services.ServicePort, prev State, opts Options) *Payload {
 	filter.rule(chainForward, "-m", "comment", "--comment", "skiff forwarding rules", "-m", "mark", "--mark", mark, "-j", "ACCEPT")
 	filter.rule(chainForward, "-m", "comment", "--comment", "skiff forwarding conntrack rule", "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT")
 
+	endpoints := 0
+	for i := range ports {
+		endpoints += len(ports[i].Endpoints)
+	}
 	g := &generator{
-		opts: opts, nat: nat, filter: filter, scratch: newWriter(), prev: prev.Written,
+		largeCluster: endpoints > largeClusterEndpoints,
+		opts:         opts, nat: nat, filter: filter, scratch: newWriter(), prev: prev.Written,
 		natChains: prev.Chains[tableNAT],
 		written:   make(map[string]Written, len(ports)),
 		inUse:     maps.Clone(nat.declared),
@@ -301,6 +311,8 @@ func staleChains(existing map[string]bool, inUse map[string]bool) []string {
 }
 
 type generator struct {
+	// largeCluster drops the comments of per-endpoint rules.
+	largeCluster  bool
 	opts          Options
 	nat, filter   *writer
 	scratch       *writer
@@ -376,13 +388,15 @@ func (g *generator) servicePort(sp *services.ServicePort) {
 		sep := EndpointChain(sp, ep)
 		w.chain(sep)
 		target := ep.String()
-		args := []string{"-m", "comment", "--comment", name + " -> " + target}
+		var args, comment []string
+		if !g.largeCluster {
+			args = []string{"-m", "comment", "--comment", name + " -> " + target}
+			comment = []string{"-m", "comment", "--comment", name}
+		}
 		if i < n-1 {
 			args = append(args, "-m", "statistic", "--mode", "random", "--probability", probability(n-i))
 		}
 		w.rule(svc, append(args, "-j", sep)...)
-
-		comment := []string{"-m", "comment", "--comment", name}
 		w.rule(sep, append(comment, "-s", ep.IP.String()+"/32", "-j", chainMarkMasq)...)
 		w.rule(sep, append(comment, "-m", proto, "-p", proto, "-j", "DNAT", "--to-destination", target)...)
 	}

@@ -182,3 +182,16 @@ func TestGenerateCountsRulesAndChains(t *testing.T) {
 		t.Errorf("service with a missing endpoint chain not rewritten:\n%s", repaired.Data)
 	}
 }
+
+func TestGenerateDropsEndpointCommentsInLargeClusters(t *testing.T) {
+	small := Generate(benchServices(10), State{}, Options{})
+	large := Generate(benchServices(400), State{}, Options{}) // 1,200 endpoints
+	sp := benchServices(1)[0]
+	sepRule := "-A " + EndpointChain(&sp, sp.Endpoints[0]) + " -m comment"
+	if !strings.Contains(string(small.Data), sepRule) {
+		t.Errorf("small cluster: endpoint rules lack comments")
+	}
+	if strings.Contains(string(large.Data), sepRule) || !strings.Contains(string(large.Data), "bench/svc-0:http cluster IP") {
+		t.Errorf("large cluster: want endpoint rules without comments and service rules with them")
+	}
+}
