@@ -275,6 +275,15 @@ install_pki() {
 	fi
 }
 
+# kubelet_tls says whether the kubelet of this build serves exec/logs over
+# TLS (it has --tls-cert-file); the apiserver then calls kubelets with its
+# client certificate. Without the binary (a dry run before make build), TLS.
+kubelet_tls() {
+	local kubelet="${BIN_DIR}/kubelet"
+	[[ -x $kubelet ]] || return 0
+	"$kubelet" --help 2>&1 | grep -q -- '--tls-cert-file '
+}
+
 # client_config NAME FILE writes /etc/skiff/NAME.config for the identity
 # whose certificate is PKI/FILE.crt.
 client_config() {
@@ -300,7 +309,9 @@ service-cluster-ip-range: "${SERVICE_CIDR}"
 tls-cert-file: ${PKI}/apiserver.crt
 tls-private-key-file: ${PKI}/apiserver.key
 client-ca-file: ${PKI}/ca.crt
+audit-log-path: /var/log/skiff/audit.log
 ${ETCD_SERVERS:+etcd-servers: $(yaml_list "$ETCD_SERVERS")}
+$(kubelet_tls && printf 'kubelet-client-certificate: %s\nkubelet-client-key: %s' "${PKI}/apiserver-kubelet-client.crt" "${PKI}/apiserver-kubelet-client.key")
 EOF
 		client_config controller-manager controller-manager
 		write_file /etc/skiff/controller-manager.yaml 0644 <<EOF
@@ -333,6 +344,7 @@ bridge: skiff0
 cluster-dns: "${CLUSTER_DNS}"
 image-preload-dir: /var/lib/skiff/images
 http-addr: "127.0.0.1:10248"
+$(kubelet_tls && printf 'tls-cert-file: %s\ntls-private-key-file: %s\nclient-ca-file: %s' "${PKI}/kubelet-${NODE_NAME}-serving.crt" "${PKI}/kubelet-${NODE_NAME}-serving.key" "${PKI}/ca.crt")
 EOF
 		client_config proxy proxy
 		write_file /etc/skiff/proxy.yaml 0644 <<EOF
