@@ -1,6 +1,7 @@
-package cmd
+package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -8,15 +9,69 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	cmapp "github.com/skiff-dev/skiff/controller-manager/app"
+	"github.com/skiff-dev/skiff/ctl/cmd"
+	"github.com/skiff-dev/skiff/internal/client"
 	"github.com/skiff-dev/skiff/internal/events"
 	"github.com/skiff-dev/skiff/internal/hollownode"
+	"github.com/skiff-dev/skiff/internal/testcluster"
 	schedapp "github.com/skiff-dev/skiff/scheduler/app"
 	schedconfig "github.com/skiff-dev/skiff/scheduler/config"
 )
+
+// env runs ctl commands in-process against one in-process apiserver.
+type env struct {
+	t       *testing.T
+	cluster *testcluster.Cluster
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	return &env{t: t, cluster: testcluster.Start(t)}
+}
+
+func (e *env) client() *client.Client { return e.cluster.Client }
+
+// result is what one ctl run printed and returned.
+type result struct {
+	out, err string
+	code     int
+}
+
+func (e *env) run(args ...string) result {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	f := &cmd.Factory{Dial: func(context.Context) (*client.Client, error) { return e.cluster.Client, nil }}
+	code := cmd.Execute(ctx, args, cmd.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}, f)
+	return result{out: out.String(), err: errOut.String(), code: code}
+}
+
+// ok runs a command that must succeed and returns its stdout.
+func (e *env) ok(args ...string) string {
+	e.t.Helper()
+	r := e.run(args...)
+	if r.code != 0 {
+		e.t.Fatalf("ctl %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.code, r.out, r.err)
+	}
+	return r.out
+}
+
+// eventually polls cond until it holds or 30s pass.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
 
 // startControlPlane runs the controller-manager, the scheduler and two
 // hollow nodes (which report pods Running without containers) against the
@@ -108,7 +163,7 @@ func TestSeedScenarioWithControlPlane(t *testing.T) {
 	}
 	expect([]string{"get", "svc", "k8s-nginx"}, `NAME        TYPE       CLUSTER-IP +EXTERNAL-IP   PORT\(S\) +AGE\nk8s-nginx   NodePort   10\.\d+\.\d+\.\d+ +<none>        80:3\d{4}/TCP +`+age+`\n`)
 	eventually(t, "the endpoints controller to list three pods", func() bool {
-		return regexp.MustCompile(`^k8s-nginx   ([0-9.]+:80,){2}[0-9.]+:80   \d+s\n$`).MatchString(e.run("", "get", "ep", "k8s-nginx", "--no-headers").out)
+		return regexp.MustCompile(`^k8s-nginx   ([0-9.]+:80,){2}[0-9.]+:80   \d+s\n$`).MatchString(e.run("get", "ep", "k8s-nginx", "--no-headers").out)
 	})
 
 	victim := strings.Fields(strings.Split(pods, "\n")[1])[0]
@@ -140,6 +195,6 @@ func TestSeedScenarioWithControlPlane(t *testing.T) {
 
 	e.ok("delete", "deployment", "k8s-nginx", "--cascade=foreground", "--timeout=60s")
 	eventually(t, "the garbage collector to remove the pods", func() bool {
-		return e.run("", "get", "pods").err == "No resources found in default namespace.\n"
+		return e.run("get", "pods").err == "No resources found in default namespace.\n"
 	})
 }
