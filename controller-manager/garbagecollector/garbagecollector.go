@@ -297,31 +297,14 @@ func (gc *Collector) syncDependent(ctx context.Context, key string) error {
 
 // removeReferences drops the ownerReferences to uids from obj.
 func (gc *Collector) removeReferences(ctx context.Context, info *kinds.Info, obj kinds.Object, uids []string) error {
-	rc := client.ForKind(gc.client, info)
-	m := obj.GetMetadata()
-	cur := proto.Clone(obj).(kinds.Object)
-	err := controllerutil.RetryOnConflict(ctx, func() error {
+	_, err := controllerutil.Update(ctx, client.ForKind(gc.client, info), obj, func(o kinds.Object) bool {
 		changed := false
 		for _, u := range uids {
-			changed = controllerutil.RemoveOwnerReference(kinds.Meta(cur), u) || changed
+			changed = controllerutil.RemoveOwnerReference(kinds.Meta(o), u) || changed
 		}
-		if !changed {
-			return nil
-		}
-		_, err := rc.Update(ctx, cur)
-		if client.IsConflict(err) {
-			fresh, gerr := rc.Get(ctx, m.GetNamespace(), m.GetName())
-			if gerr != nil {
-				return gerr
-			}
-			if fresh.GetMetadata().GetUid() != m.GetUid() {
-				return nil
-			}
-			cur = fresh
-		}
-		return err
+		return changed
 	})
-	if client.IsNotFound(err) {
+	if client.IsNotFound(err) || errors.Is(err, controllerutil.ErrReplaced) {
 		return nil
 	}
 	if err != nil {
@@ -384,27 +367,10 @@ func (gc *Collector) syncOwner(ctx context.Context, key string) error {
 }
 
 func (gc *Collector) removeFinalizer(ctx context.Context, info *kinds.Info, obj kinds.Object, finalizer string) error {
-	rc := client.ForKind(gc.client, info)
-	m := obj.GetMetadata()
-	cur := proto.Clone(obj).(kinds.Object)
-	err := controllerutil.RetryOnConflict(ctx, func() error {
-		if !controllerutil.RemoveFinalizer(kinds.Meta(cur), finalizer) {
-			return nil
-		}
-		_, err := rc.Update(ctx, cur)
-		if client.IsConflict(err) {
-			fresh, gerr := rc.Get(ctx, m.GetNamespace(), m.GetName())
-			if gerr != nil {
-				return gerr
-			}
-			if fresh.GetMetadata().GetUid() != m.GetUid() {
-				return nil
-			}
-			cur = fresh
-		}
-		return err
+	_, err := controllerutil.Update(ctx, client.ForKind(gc.client, info), obj, func(o kinds.Object) bool {
+		return controllerutil.RemoveFinalizer(kinds.Meta(o), finalizer)
 	})
-	if err != nil && !client.IsNotFound(err) {
+	if err != nil && !client.IsNotFound(err) && !errors.Is(err, controllerutil.ErrReplaced) {
 		return fmt.Errorf("remove finalizer %s from %s/%s: %w", finalizer, info.Resource, kinds.Key(obj), err)
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -161,30 +162,23 @@ func (nc *Controller) deleteContent(ctx context.Context, ns string) (int, error)
 // finalize removes the "kubernetes" finalizer (from spec.finalizers, and
 // from metadata.finalizers should it be there) so the namespace goes.
 func (nc *Controller) finalize(ctx context.Context, name string) error {
-	err := controllerutil.RetryOnConflict(ctx, func() error {
-		ns, err := nc.client.Namespaces().Get(ctx, "", name)
-		if err != nil {
-			return err
-		}
-		upd := proto.Clone(ns).(*api.Namespace)
-		changed := controllerutil.RemoveFinalizer(upd.Metadata, FinalizerKubernetes)
-		if upd.Spec != nil {
-			var kept []string
-			for _, f := range upd.Spec.Finalizers {
-				if f != FinalizerKubernetes {
-					kept = append(kept, f)
-				}
-			}
-			if len(kept) != len(upd.Spec.Finalizers) {
-				upd.Spec.Finalizers = kept
+	ns, err := nc.client.Namespaces().Get(ctx, "", name)
+	if client.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read namespace %s: %w", name, err)
+	}
+	_, err = controllerutil.Update(ctx, nc.client.Namespaces(), ns, func(ns *api.Namespace) bool {
+		changed := controllerutil.RemoveFinalizer(ns.Metadata, FinalizerKubernetes)
+		if ns.Spec != nil {
+			kept := slices.DeleteFunc(slices.Clone(ns.Spec.Finalizers), func(f string) bool { return f == FinalizerKubernetes })
+			if len(kept) != len(ns.Spec.Finalizers) {
+				ns.Spec.Finalizers = kept
 				changed = true
 			}
 		}
-		if !changed {
-			return nil
-		}
-		_, err = nc.client.Namespaces().Update(ctx, upd)
-		return err
+		return changed
 	})
 	if err != nil && !client.IsNotFound(err) {
 		return fmt.Errorf("finalize namespace %s: %w", name, err)

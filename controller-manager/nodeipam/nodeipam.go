@@ -12,8 +12,6 @@ import (
 	"log/slog"
 	"sync"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/skiff-dev/skiff/controller-manager/controllerutil"
 	"github.com/skiff-dev/skiff/internal/client"
 	"github.com/skiff-dev/skiff/internal/events"
@@ -138,27 +136,25 @@ var errNodeGone = errors.New("node is gone")
 
 func (ic *Controller) write(ctx context.Context, node *api.Node, cidr string) error {
 	name := node.GetMetadata().GetName()
-	cur := node
-	err := controllerutil.RetryOnConflict(ctx, func() error {
-		if c := cur.GetSpec().GetPodCidr(); c != "" && c != cidr {
-			return fmt.Errorf("node %s got pod CIDR %s from elsewhere", name, c)
+	var elsewhere string
+	_, err := controllerutil.Update(ctx, ic.client.Nodes(), node, func(n *api.Node) bool {
+		if c := n.GetSpec().GetPodCidr(); c != "" {
+			elsewhere = c
+			return false
 		}
-		n := proto.Clone(cur).(*api.Node)
 		if n.Spec == nil {
 			n.Spec = &api.NodeSpec{}
 		}
 		n.Spec.PodCidr = cidr
 		n.Spec.PodCidrs = []string{cidr}
-		_, err := ic.client.Nodes().Update(ctx, n)
-		if client.IsConflict(err) {
-			fresh, gerr := ic.client.Nodes().Get(ctx, "", name)
-			if gerr != nil {
-				return gerr
-			}
-			cur = fresh
-		}
-		return err
+		return true
 	})
+	if err == nil && elsewhere != "" && elsewhere != cidr {
+		err = fmt.Errorf("node %s got pod CIDR %s from elsewhere", name, elsewhere)
+	}
+	if errors.Is(err, controllerutil.ErrReplaced) {
+		return errNodeGone
+	}
 	if client.IsNotFound(err) {
 		return errNodeGone
 	}

@@ -242,27 +242,17 @@ func (nc *Controller) markUnknown(ctx context.Context, node *api.Node, now time.
 
 // setTaint makes want the node's only lifecycle NoExecute taint ("" none).
 func (nc *Controller) setTaint(ctx context.Context, node *api.Node, want string) error {
-	kept, changed := retaint(node.GetSpec().GetTaints(), want, nc.now())
-	if !changed {
+	if _, changed := retaint(node.GetSpec().GetTaints(), want, nc.now()); !changed {
 		return nil
 	}
 	name := node.GetMetadata().GetName()
-	err := controllerutil.RetryOnConflict(ctx, func() error {
-		n := proto.Clone(node).(*api.Node)
+	_, err := controllerutil.Update(ctx, nc.client.Nodes(), node, func(n *api.Node) bool {
 		if n.Spec == nil {
 			n.Spec = &api.NodeSpec{}
 		}
-		n.Spec.Taints = kept
-		_, err := nc.client.Nodes().Update(ctx, n)
-		if client.IsConflict(err) {
-			fresh, gerr := nc.client.Nodes().Get(ctx, "", name)
-			if gerr != nil {
-				return gerr
-			}
-			node = fresh
-			kept, _ = retaint(fresh.GetSpec().GetTaints(), want, nc.now())
-		}
-		return err
+		var changed bool
+		n.Spec.Taints, changed = retaint(n.Spec.Taints, want, nc.now())
+		return changed
 	})
 	if err != nil {
 		return fmt.Errorf("set taint %q on node %s: %w", want, name, err)
