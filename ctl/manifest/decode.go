@@ -295,6 +295,10 @@ func decodeObject(tree map[string]any) (Document, error) {
 	if err != nil {
 		return Document{}, err
 	}
+	// status belongs to the cluster: the API ignores it on create and
+	// update, and manifests saved from kubectl carry status fields Skiff
+	// does not have (status.loadBalancer), so it is dropped unread.
+	delete(tree, "status")
 	obj := info.New()
 	if err := Validate(obj.ProtoReflect().Descriptor(), tree); err != nil {
 		return Document{}, fmt.Errorf("%s: %w", info.Kind, err)

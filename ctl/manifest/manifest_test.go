@@ -193,3 +193,58 @@ func TestThreeWayMerge(t *testing.T) {
 		t.Error("the live tree was modified")
 	}
 }
+
+// TestDecodeKubectlGeneratedManifests protects compatibility with what
+// kubectl writes (create --dry-run=client -o yaml, expose -o yaml).
+func TestDecodeKubectlGeneratedManifests(t *testing.T) {
+	const kubectlOutput = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  creationTimestamp: null
+  labels:
+    app: k8s-nginx
+  name: k8s-nginx
+spec:
+  replicas: 3
+  selector:
+    matchLabels:
+      app: k8s-nginx
+  strategy: {}
+  template:
+    metadata:
+      creationTimestamp: null
+      labels:
+        app: k8s-nginx
+    spec:
+      containers:
+      - image: nginx
+        name: nginx
+        resources: {}
+status: {}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  creationTimestamp: null
+  labels:
+    app: k8s-nginx
+  name: k8s-nginx
+spec:
+  ports:
+  - port: 80
+    protocol: TCP
+    targetPort: 80
+  selector:
+    app: k8s-nginx
+  type: NodePort
+status:
+  loadBalancer: {}
+`
+	docs, err := Decode("kubectl.yaml", []byte(kubectlOutput))
+	if err != nil {
+		t.Fatalf("kubectl's own output must decode: %v", err)
+	}
+	if len(docs) != 2 || docs[0].Object.(*api.Deployment).GetSpec().GetReplicas() != 3 || docs[1].Object.(*api.Service).GetSpec().GetType() != "NodePort" {
+		t.Errorf("decoded %v", docs)
+	}
+}
