@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -268,8 +269,11 @@ func TestUpTwiceIsSafe(t *testing.T) {
 	}
 	// One process dies: a further Up refuses rather than guessing.
 	victim := first.Processes[len(first.Processes)-1]
-	if err := victim.Stop(ctx, time.Second); err != nil {
+	if err := Kill(ctx, c, victim.Name); err != nil {
 		t.Fatal(err)
+	}
+	if victim.Alive() {
+		t.Fatalf("%s survived Kill", victim.Name)
 	}
 	if _, err := Up(ctx, c); !errors.Is(err, ErrPartlyUp) {
 		t.Fatalf("up on a partly running cluster: %v, want ErrPartlyUp", err)
@@ -284,6 +288,31 @@ func TestUpTwiceIsSafe(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), victim.Name) || !strings.Contains(out.String(), "Exited") {
 		t.Fatalf("status does not show the dead %s:\n%s", victim.Name, out.String())
+	}
+	// Restart brings it back with its recorded command line, and the
+	// record follows, so Up sees a whole cluster again and Down stops it.
+	back, err := Restart(ctx, c, victim.Name, nil, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !back.Alive() || back.Pid == victim.Pid || !slices.Equal(back.Args, victim.Args) {
+		t.Fatalf("restarted %+v from %+v", back, victim)
+	}
+	again, err := Up(ctx, c)
+	if err != nil {
+		t.Fatalf("up after restart: %v", err)
+	}
+	if got := again.Processes[len(again.Processes)-1].Pid; got != back.Pid {
+		t.Fatalf("state records pid %d, want the restarted %d", got, back.Pid)
+	}
+	if _, err := Restart(ctx, c, "node-9/kubelet", nil, time.Second); err == nil {
+		t.Fatal("restart of an unknown process succeeded")
+	}
+	if err := Down(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if back.Alive() {
+		t.Errorf("restarted %s survived down", back.Name)
 	}
 }
 

@@ -18,6 +18,18 @@ import (
 // netns when not empty, with output appended to logPath. The caller's
 // process reaps it if it exits while the caller still runs.
 func startProcess(name, netns, logPath string, bin string, args ...string) (Process, error) {
+	argv := append([]string{bin}, args...)
+	if netns != "" {
+		// nsenter enters only the network namespace: the node's processes
+		// share the host's mounts, so a pod namespace or rootfs mounted by
+		// one (containerd, CNI) is seen by the others, as on a real node.
+		argv = append([]string{"nsenter", "--net=" + netnsPath(netns), "--"}, argv...)
+	}
+	return spawn(name, netns, logPath, argv)
+}
+
+// spawn runs argv (already wrapped in nsenter for a node process).
+func spawn(name, netns, logPath string, argv []string) (Process, error) {
 	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
 		return Process{}, fmt.Errorf("start %s: %w", name, err)
 	}
@@ -26,13 +38,6 @@ func startProcess(name, netns, logPath string, bin string, args ...string) (Proc
 		return Process{}, fmt.Errorf("start %s: %w", name, err)
 	}
 	defer logf.Close() // the child holds its own descriptor
-	argv := append([]string{bin}, args...)
-	if netns != "" {
-		// nsenter enters only the network namespace: the node's processes
-		// share the host's mounts, so a pod namespace or rootfs mounted by
-		// one (containerd, CNI) is seen by the others, as on a real node.
-		argv = append([]string{"nsenter", "--net=" + netnsPath(netns), "--"}, argv...)
-	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
