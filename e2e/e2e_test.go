@@ -93,6 +93,11 @@ func runSuite(m *testing.M) (code int) {
 		defer func() {
 			downCtx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
+			if dir, err := c.SaveLogs(filepath.Join(workDir, "last-logs")); err != nil {
+				fmt.Fprintf(os.Stderr, "e2e: keep logs: %v\n", err)
+			} else {
+				fmt.Printf("e2e: component logs kept in %s\n", dir)
+			}
 			if err := c.Down(downCtx); err != nil {
 				fmt.Fprintf(os.Stderr, "e2e: down: %v\n", err)
 				code = 1

@@ -67,3 +67,28 @@ func tailLines(path string, n int) string {
 	}
 	return string(bytes.Join(lines, []byte("\n")))
 }
+
+// SaveLogs copies every component log to dir (emptied first), so they
+// outlive Down, which removes the state dir.
+func (c *Cluster) SaveLogs(dir string) (string, error) {
+	if err := os.RemoveAll(dir); err != nil {
+		return "", fmt.Errorf("save logs: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("save logs: %w", err)
+	}
+	logs, err := filepath.Glob(filepath.Join(c.LogDir(), "*.log"))
+	if err != nil {
+		return "", fmt.Errorf("save logs: %w", err)
+	}
+	for _, l := range logs {
+		data, err := os.ReadFile(l)
+		if err != nil {
+			return "", fmt.Errorf("save logs: %w", err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(l)), data, 0o644); err != nil {
+			return "", fmt.Errorf("save logs: %w", err)
+		}
+	}
+	return dir, nil
+}
