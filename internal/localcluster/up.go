@@ -146,6 +146,11 @@ func checkPrerequisites(c Config) error {
 			missing = append(missing, filepath.Join(c.BinDir, b)+" (make build)")
 		}
 	}
+	if c.ImageDir != "" {
+		if st, err := os.Stat(c.ImageDir); err != nil || !st.IsDir() {
+			missing = append(missing, c.ImageDir+" (make images, or no --image-dir)")
+		}
+	}
 	if _, err := os.Stat(filepath.Join(c.CNIBinDir, "bridge")); err != nil {
 		missing = append(missing, filepath.Join(c.CNIBinDir, "bridge")+" (containernetworking-plugins)")
 	}
