@@ -90,7 +90,7 @@ func newEventsCmd(streams IOStreams, f *Factory) *cobra.Command {
 			if !watch {
 				return nil
 			}
-			return watchAndPrint(ctx, streams.Out, f, rc, ns, client.ListOptions{FieldSelector: field, ResourceVersion: rv}, format, tp)
+			return watchAndPrint(ctx, f, rc, ns, client.ListOptions{FieldSelector: field, ResourceVersion: rv}, &docStream{out: streams.Out, format: format, n: len(evs)}, tp)
 		},
 	}
 	c.Flags().BoolVarP(&allNamespaces, "all-namespaces", "A", false, "If present, list the requested object(s) across all namespaces.")

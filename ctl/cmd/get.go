@@ -174,6 +174,7 @@ func runGet(ctx context.Context, streams IOStreams, f *Factory, o *getOptions, a
 		Now:           f.now(),
 	}
 	tables := map[*kinds.Info]*printers.TablePrinter{}
+	docs := &docStream{out: streams.Out, format: format}
 	total := 0
 	for _, r := range results {
 		total += len(r.objs)
@@ -200,7 +201,14 @@ func runGet(ctx context.Context, streams IOStreams, f *Factory, o *getOptions, a
 			all = append(all, r.objs...)
 		}
 		single := named && len(reqs) == 1 && len(reqs[0].names) == 1
-		if err := printers.PrintObjects(streams.Out, format, all, single); err != nil {
+		if o.watch {
+			// A watch prints objects one by one, as its later changes are.
+			for _, obj := range all {
+				if err := docs.print(obj); err != nil {
+					return err
+				}
+			}
+		} else if err := printers.PrintObjects(streams.Out, format, all, single); err != nil {
 			return err
 		}
 	}
@@ -228,8 +236,8 @@ func runGet(ctx context.Context, streams IOStreams, f *Factory, o *getOptions, a
 	if len(r.names) == 1 {
 		field = joinSelectors(field, "metadata.name="+r.names[0])
 	}
-	return watchAndPrint(ctx, streams.Out, f, client.ForKind(c, r.info), namespaceFor(r.info, ns),
-		client.ListOptions{LabelSelector: o.labelSelector, FieldSelector: field, ResourceVersion: results[0].rv}, format, tp)
+	return watchAndPrint(ctx, f, client.ForKind(c, r.info), namespaceFor(r.info, ns),
+		client.ListOptions{LabelSelector: o.labelSelector, FieldSelector: field, ResourceVersion: results[0].rv}, docs, tp)
 }
 
 func joinSelectors(a, b string) string {
@@ -250,8 +258,8 @@ func noResourcesMessage(reqs []resourceRequest, ns string, all bool) string {
 
 // watchAndPrint prints every change as a row (or a document) until ctx
 // ends. A watch that expires is re-listed and resumed without a gap.
-func watchAndPrint(ctx context.Context, out io.Writer, f *Factory, rc *client.ResourceClient[kinds.Object], ns string,
-	opts client.ListOptions, format printers.Format, tp *printers.TablePrinter) error {
+func watchAndPrint(ctx context.Context, f *Factory, rc *client.ResourceClient[kinds.Object], ns string,
+	opts client.ListOptions, docs *docStream, tp *printers.TablePrinter) error {
 	for {
 		w, err := rc.Watch(ctx, ns, opts)
 		if err != nil {
@@ -285,18 +293,40 @@ func watchAndPrint(ctx context.Context, out io.Writer, f *Factory, rc *client.Re
 			if ev.Type == client.Bookmark || ev.Object == nil {
 				continue
 			}
-			if format.IsTable() {
+			if docs.format.IsTable() {
 				tp.SetNow(f.now())
 				if err := tp.Print(ev.Object); err != nil {
 					return err
 				}
 				continue
 			}
-			if err := printers.PrintObjects(out, format, []kinds.Object{ev.Object}, true); err != nil {
+			if err := docs.print(ev.Object); err != nil {
 				return err
 			}
 		}
 	}
+}
+
+// docStream prints objects one at a time in a document format, as a watch
+// does: YAML documents are separated by "---" like kubectl's, and
+// custom-columns print their header once.
+type docStream struct {
+	out    io.Writer
+	format printers.Format
+	n      int
+}
+
+func (d *docStream) print(obj kinds.Object) error {
+	defer func() { d.n++ }()
+	switch {
+	case d.format.Kind == "yaml" && d.n > 0:
+		if _, err := io.WriteString(d.out, "---\n"); err != nil {
+			return err
+		}
+	case d.format.Kind == "custom-columns":
+		return printers.PrintCustomColumns(d.out, d.format.Template, []kinds.Object{obj}, d.n == 0)
+	}
+	return printers.PrintObjects(d.out, d.format, []kinds.Object{obj}, true)
 }
 
 // sortObjects orders objects by namespace and name (the API's order), or by

@@ -253,3 +253,16 @@ func TestGetSortByAndCreateDeploymentCommand(t *testing.T) {
 		t.Errorf("--sort-by resourceVersion (numeric): %q", got)
 	}
 }
+
+func TestGetWatchYAMLSeparatesDocuments(t *testing.T) {
+	e := newEnv(t)
+	e.ok("create", "deployment", "a", "--image", "nginx")
+	w := e.startAsync("get", "deploy", "-w", "-o", "yaml")
+	eventually(t, "the first document", func() bool { return strings.Contains(w.out.String(), "name: a\n") })
+	e.ok("create", "deployment", "b", "--image", "nginx")
+	eventually(t, "the second document", func() bool { return strings.Contains(w.out.String(), "name: b\n") })
+	r := w.stop()
+	if !strings.HasPrefix(r.out, "apiVersion: apps/v1\n") || strings.Count(r.out, "\n---\napiVersion: apps/v1\n") != 1 || strings.Contains(r.out, "kind: List") {
+		t.Errorf("get -w -o yaml:\n%s", r.out)
+	}
+}
