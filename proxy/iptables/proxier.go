@@ -71,6 +71,11 @@ type Config struct {
 	Metrics *Metrics
 }
 
+// fullSyncPeriod is how often a sync rewrites every chain even when
+// nothing changed, repairing chains something else altered (kube-proxy's
+// hourly full sync); between, syncs write only what changed.
+const fullSyncPeriod = time.Hour
+
 // nftMaxChainsPerTransaction bounds nat transactions on iptables-nft (see
 // Options.MaxChainsPerTransaction); measured best on iptables 1.8.9.
 const nftMaxChainsPerTransaction = 1000
@@ -88,6 +93,8 @@ type Proxier struct {
 	// Chains means "read them again and rewrite everything" (first sync,
 	// or after a failure).
 	state State
+	// lastFull is when the last full rewrite succeeded.
+	lastFull time.Time
 }
 
 // New finds iptables and iptables-restore. It changes nothing yet.
@@ -141,7 +148,11 @@ func (p *Proxier) Sync(ctx context.Context, ports []services.ServicePort) (err e
 		}
 	}()
 
-	if p.state.Chains == nil {
+	if time.Since(p.lastFull) > fullSyncPeriod {
+		p.state = State{}
+	}
+	full := p.state.Chains == nil
+	if full {
 		if err := p.ensureBase(); err != nil {
 			return err
 		}
@@ -155,10 +166,15 @@ func (p *Proxier) Sync(ctx context.Context, ports []services.ServicePort) (err e
 		}
 	}
 	payload := Generate(ports, p.state, p.cfg.Options)
-	if err := p.restore(ctx, payload.Data); err != nil {
-		return err
+	if len(payload.Data) > 0 {
+		if err := p.restore(ctx, payload.Data); err != nil {
+			return err
+		}
 	}
 	p.state = payload.State
+	if full {
+		p.lastFull = time.Now()
+	}
 	for table, n := range payload.Rules {
 		p.cfg.Metrics.Rules.WithLabelValues(table).Set(float64(n))
 	}

@@ -122,8 +122,14 @@ type State struct {
 	// Chains are the chains each table holds.
 	Chains map[string]map[string]bool
 	// Written maps each service chain to a fingerprint of the service and
-	// endpoint chains last written for it. Empty forces a full rewrite.
+	// endpoint chains last written for it.
 	Written map[string]Written
+	// Fixed maps each table to a fingerprint of its fixed chains
+	// (SKIFF-SERVICES and friends) as last written. Nil forces a full
+	// rewrite of everything. An unchanged SKIFF-SERVICES is not rewritten:
+	// with 10,000 services that alone costs iptables-nft seconds, and most
+	// changes (endpoints coming and going) leave it as it is.
+	Fixed map[string]uint64
 }
 
 // Written is the fingerprint and size of one service port's chains.
@@ -217,13 +223,35 @@ func (w *writer) merge(o *writer) {
 	w.count += o.count
 }
 
-func (w *writer) flush(out *bytes.Buffer, table string, stale []string) {
+// sum fingerprints what the writer holds.
+func (w *writer) sum() uint64 {
+	h := fnv.New64a()
+	h.Write(w.chains.Bytes())
+	h.Write(w.rules.Bytes())
+	return h.Sum64()
+}
+
+// writeTable writes one transaction of a table from several writers,
+// deleting the stale chains last; it writes nothing when there is nothing
+// to do.
+func writeTable(out *bytes.Buffer, table string, stale []string, ws ...*writer) {
+	empty := len(stale) == 0
+	for _, w := range ws {
+		empty = empty && w.chains.Len() == 0 && w.rules.Len() == 0
+	}
+	if empty {
+		return
+	}
 	out.WriteString("*" + table + "\n")
-	out.Write(w.chains.Bytes())
+	for _, w := range ws {
+		out.Write(w.chains.Bytes())
+	}
 	for _, c := range stale {
 		out.WriteString(":" + c + " - [0:0]\n") // declaring flushes it, so it can be deleted
 	}
-	out.Write(w.rules.Bytes())
+	for _, w := range ws {
+		out.Write(w.rules.Bytes())
+	}
 	for _, c := range stale {
 		out.WriteString("-X " + c + "\n")
 	}
@@ -263,7 +291,7 @@ func Generate(ports []services.ServicePort, prev State, opts Options) *Payload {
 	}
 	g := &generator{
 		largeCluster: endpoints > largeClusterEndpoints,
-		opts:         opts, nat: nat, filter: filter, scratch: newWriter(), prev: prev.Written,
+		opts:         opts, nat: nat, filter: filter, last: newWriter(), scratch: newWriter(), prev: prev.Written,
 		natChains: prev.Chains[tableNAT],
 		written:   make(map[string]Written, len(ports)),
 		inUse:     maps.Clone(nat.declared),
@@ -281,21 +309,40 @@ func Generate(ports []services.ServicePort, prev State, opts Options) *Payload {
 		natChains[c] = true
 	}
 	p := &Payload{
-		Rules: map[string]int{tableNAT: nat.count + g.chunkRules + g.keptRules, tableFilter: filter.count},
+		Rules: map[string]int{tableNAT: nat.count + g.last.count + g.chunkRules + g.keptRules, tableFilter: filter.count},
 		State: State{
 			Chains:  map[string]map[string]bool{tableNAT: natChains, tableFilter: maps.Clone(filter.declared)},
 			Written: g.written,
+			Fixed:   map[string]uint64{tableNAT: nat.sum(), tableFilter: filter.sum()},
 		},
 	}
-	var out bytes.Buffer
-	out.Grow(nat.chains.Len() + nat.rules.Len() + filter.chains.Len() + filter.rules.Len() + 1024)
-	for _, c := range g.chunks {
-		c.flush(&out, tableNAT, nil)
+	// Fixed chains as they already are, in chains that still exist, are
+	// left alone.
+	for table, w := range map[string]*writer{tableNAT: nat, tableFilter: filter} {
+		if sum, ok := prev.Fixed[table]; ok && sum == p.State.Fixed[table] && allIn(w.declared, prev.Chains[table]) {
+			w.chains.Reset()
+			w.rules.Reset()
+		}
 	}
-	filter.flush(&out, tableFilter, staleChains(prev.Chains[tableFilter], filter.declared))
-	nat.flush(&out, tableNAT, staleChains(prev.Chains[tableNAT], natChains))
+	var out bytes.Buffer
+	out.Grow(nat.chains.Len() + nat.rules.Len() + g.last.chains.Len() + g.last.rules.Len() + filter.chains.Len() + filter.rules.Len() + 1024)
+	for _, c := range g.chunks {
+		writeTable(&out, tableNAT, nil, c)
+	}
+	writeTable(&out, tableFilter, staleChains(prev.Chains[tableFilter], filter.declared), filter)
+	writeTable(&out, tableNAT, staleChains(prev.Chains[tableNAT], natChains), nat, g.last)
 	p.Data = out.Bytes()
 	return p
+}
+
+// allIn says every chain of want is in have.
+func allIn(want, have map[string]bool) bool {
+	for c := range want {
+		if !have[c] {
+			return false
+		}
+	}
+	return true
 }
 
 // staleChains are the existing per-service chains that are not in use.
@@ -312,9 +359,11 @@ func staleChains(existing map[string]bool, inUse map[string]bool) []string {
 
 type generator struct {
 	// largeCluster drops the comments of per-endpoint rules.
-	largeCluster  bool
-	opts          Options
-	nat, filter   *writer
+	largeCluster bool
+	opts         Options
+	nat, filter  *writer
+	// last holds the service chains written in the last transaction.
+	last          *writer
 	scratch       *writer
 	prev, written map[string]Written
 	natChains     map[string]bool
@@ -335,7 +384,7 @@ func (g *generator) add(w *writer) {
 	}
 	max := g.opts.MaxChainsPerTransaction
 	if max <= 0 {
-		g.nat.merge(w)
+		g.last.merge(w)
 		return
 	}
 	if len(g.chunks) == 0 || len(g.chunks[len(g.chunks)-1].declared)+len(w.declared) > max {
@@ -401,12 +450,9 @@ func (g *generator) servicePort(sp *services.ServicePort) {
 		w.rule(sep, append(comment, "-m", proto, "-p", proto, "-j", "DNAT", "--to-destination", target)...)
 	}
 
-	h := fnv.New64a()
-	h.Write(w.chains.Bytes())
-	h.Write(w.rules.Bytes())
-	sum := Written{Sum: h.Sum64(), Rules: w.count}
+	sum := Written{Sum: w.sum(), Rules: w.count}
 	g.written[svc] = sum
-	if prev, ok := g.prev[svc]; ok && prev == sum && g.allPresent(w.declared) {
+	if prev, ok := g.prev[svc]; ok && prev == sum && allIn(w.declared, g.natChains) {
 		for c := range w.declared {
 			g.inUse[c] = true
 		}
@@ -414,16 +460,6 @@ func (g *generator) servicePort(sp *services.ServicePort) {
 		return
 	}
 	g.add(w)
-}
-
-// allPresent says every chain exists in the nat table now.
-func (g *generator) allPresent(chains map[string]bool) bool {
-	for c := range chains {
-		if !g.natChains[c] {
-			return false
-		}
-	}
-	return true
 }
 
 // probability is the chance the i-th of n remaining endpoints is chosen, so
