@@ -118,7 +118,7 @@ func runScheduleBenchmark(b *testing.B, numNodes, numPods int) {
 	b.ReportMetric(float64(numPods)/createDone.Seconds(), "creates/s")
 	// How long binding trailed the last create: near zero when the
 	// scheduler keeps up and the create path sets the pace.
-	b.ReportMetric(float64((elapsed-createDone).Milliseconds()), "lag-ms")
+	b.ReportMetric(float64((elapsed - createDone).Milliseconds()), "lag-ms")
 	b.Logf("%d pods on %d nodes: all bound in %v (creates done in %v); p50 %.0fms p99 %.0fms",
 		numPods, numNodes, elapsed.Round(time.Millisecond), createDone.Round(time.Millisecond), pct(0.5), pct(0.99))
 }
