@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -133,15 +134,12 @@ func sortPods(pods []*api.Pod) {
 		}
 		return r
 	}
-	for i := 1; i < len(pods); i++ {
-		for j := i; j > 0; j-- {
-			a, b := pods[j-1], pods[j]
-			if rank(a) < rank(b) || rank(a) == rank(b) && !b.GetMetadata().GetCreationTimestamp().AsTime().Before(a.GetMetadata().GetCreationTimestamp().AsTime()) {
-				break
-			}
-			pods[j-1], pods[j] = b, a
+	sort.SliceStable(pods, func(i, j int) bool {
+		if ri, rj := rank(pods[i]), rank(pods[j]); ri != rj {
+			return ri < rj
 		}
-	}
+		return pods[i].GetMetadata().GetCreationTimestamp().AsTime().Before(pods[j].GetMetadata().GetCreationTimestamp().AsTime())
+	})
 }
 
 func conditionIsTrue(conds []*api.Condition, typ string) bool {

@@ -157,6 +157,8 @@ func runGet(ctx context.Context, streams IOStreams, f *Factory, o *getOptions, a
 					return withObject(err, r.info, name)
 				}
 				res.objs = append(res.objs, obj)
+				// A watch of one named object resumes after the version printed.
+				res.rv = obj.GetMetadata().GetResourceVersion()
 			}
 		}
 		if err := sortObjects(res.objs, o.sortBy); err != nil {

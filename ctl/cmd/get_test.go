@@ -266,3 +266,19 @@ func TestGetWatchYAMLSeparatesDocuments(t *testing.T) {
 		t.Errorf("get -w -o yaml:\n%s", r.out)
 	}
 }
+
+func TestGetWatchOneNamedObject(t *testing.T) {
+	e := newEnv(t)
+	e.ok("create", "deployment", "a", "--image", "nginx")
+	e.ok("create", "deployment", "b", "--image", "nginx")
+	w := e.startAsync("get", "deploy", "a", "-w", "--no-headers")
+	eventually(t, "the object", func() bool { return strings.Contains(w.out.String(), "a ") })
+	e.ok("scale", "deploy/b", "--replicas=2")
+	e.ok("scale", "deploy/a", "--replicas=2")
+	eventually(t, "the change", func() bool { return strings.Count(w.out.String(), "\n") == 2 })
+	r := w.stop()
+	lines := strings.Split(strings.TrimSpace(r.out), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "a ") || !strings.HasPrefix(lines[1], "a ") || !strings.Contains(lines[1], "0/2") {
+		t.Errorf("get deploy a -w printed:\n%s", r.out)
+	}
+}
