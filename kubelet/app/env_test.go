@@ -169,23 +169,30 @@ func (e *env) createPod(name string, containers ...*api.Container) *api.Pod {
 	return p
 }
 
-// waitPod polls the pod until cond holds.
+// waitPod watches the pod until cond holds for one of its versions: a
+// watch sees every status the kubelet writes, even short-lived ones.
 func (e *env) waitPod(name string, timeout time.Duration, what string, cond func(*api.Pod) bool) *api.Pod {
 	e.t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last *api.Pod
-	for time.Now().Before(deadline) {
-		p, err := e.pods().Get(context.Background(), "default", name)
-		if err == nil {
-			last = p
-			if cond(p) {
-				return p
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	w, err := e.pods().Watch(ctx, "default", client.ListOptions{FieldSelector: "metadata.name=" + name})
+	if err != nil {
+		e.t.Fatalf("watch pod %s: %v", name, err)
 	}
-	e.t.Fatalf("pod %s: timed out waiting for %s; last status: %v", name, what, last.GetStatus())
-	return nil
+	var last *api.Pod
+	for {
+		ev, err := w.Next()
+		if err != nil {
+			e.t.Fatalf("pod %s: waiting for %s: %v; last status: %v", name, what, err, last.GetStatus())
+		}
+		if ev.Object == nil || ev.Type == client.Deleted {
+			continue
+		}
+		last = ev.Object
+		if cond(last) {
+			return last
+		}
+	}
 }
 
 func running(p *api.Pod) bool {

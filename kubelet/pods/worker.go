@@ -45,9 +45,12 @@ type worker struct {
 	startTime time.Time
 }
 
+// pullState is the back-off of a failing image pull or container create.
 type pullState struct {
 	failures int
+	delay    time.Duration
 	next     time.Time
+	reason   string
 	message  string
 }
 
@@ -250,6 +253,12 @@ func (w *worker) sync(ctx context.Context, pod *api.Pod) (time.Time, error) {
 func (w *worker) start(ctx context.Context, pod *api.Pod, sb *runtime.Sandbox, c *api.Container, restart int) (*status.Waiting, time.Time) {
 	name := c.GetName()
 	if ps := w.pulls[name]; ps != nil && time.Now().Before(ps.next) {
+		// The failure shows as ErrImagePull for the first half of the
+		// back-off and as ImagePullBackOff for the rest, as kubectl users
+		// expect to see both.
+		if half := ps.next.Add(-ps.delay / 2); time.Now().Before(half) {
+			return &status.Waiting{Reason: ps.reason, Message: ps.message}, half
+		}
 		w.event(pod, "Normal", "BackOff", "Back-off pulling image %q", c.GetImage())
 		return &status.Waiting{Reason: status.ReasonImagePullBackOff, Message: fmt.Sprintf("Back-off pulling image %q: %s", c.GetImage(), ps.message)}, ps.next
 	}
@@ -262,14 +271,15 @@ func (w *worker) start(ctx context.Context, pod *api.Pod, sb *runtime.Sandbox, c
 		}
 		ps.failures++
 		ps.message = err.Error()
-		ps.next = time.Now().Add(w.m.cfg.Backoff.Delay(ps.failures))
+		ps.delay = w.m.cfg.Backoff.Delay(ps.failures)
+		ps.next = time.Now().Add(ps.delay)
+		ps.reason = status.ReasonErrImagePull
+		if errors.Is(err, runtime.ErrImageNeverPull) {
+			ps.reason = status.ReasonErrImageNeverPull
+		}
 		w.log.Warn("image pull failed", "container", name, "image", c.GetImage(), "err", err)
 		w.event(pod, "Warning", "Failed", "Failed to pull image %q: %v", c.GetImage(), err)
-		reason := status.ReasonErrImagePull
-		if errors.Is(err, runtime.ErrImageNeverPull) {
-			reason = status.ReasonErrImageNeverPull
-		}
-		return &status.Waiting{Reason: reason, Message: err.Error()}, ps.next
+		return &status.Waiting{Reason: ps.reason, Message: err.Error()}, ps.next.Add(-ps.delay / 2)
 	}
 	delete(w.pulls, name)
 	if ss := w.starts[name]; ss != nil && time.Now().Before(ss.next) {
