@@ -269,7 +269,7 @@ func describePod(w *describeWriter, p *api.Pod, now time.Time) {
 		w.line(0, "Conditions:")
 		w.line(1, "Type\tStatus")
 		for _, c := range st.GetConditions() {
-			w.line(1, "%s\t%s", c.GetType(), c.GetStatus())
+			w.line(1, "%s \t%s ", c.GetType(), c.GetStatus())
 		}
 	}
 	describeVolumes(w, spec.GetVolumes(), 0)
@@ -292,15 +292,20 @@ func describePod(w *describeWriter, p *api.Pod, now time.Time) {
 	}
 }
 
+// toleration is kubectl's one-line form: key=value:effect op=Exists for Ns.
 func toleration(t *api.Toleration) string {
 	s := t.GetKey()
 	if t.GetValue() != "" {
 		s += "=" + t.GetValue()
-	} else if t.GetOperator() == "Exists" && s != "" {
-		s += " op=Exists"
 	}
 	if t.GetEffect() != "" {
 		s += ":" + t.GetEffect()
+	}
+	if t.GetOperator() == "Exists" && t.GetValue() == "" {
+		if s != "" {
+			s += " "
+		}
+		s += "op=Exists"
 	}
 	if t.TolerationSeconds != nil {
 		s += fmt.Sprintf(" for %ds", t.GetTolerationSeconds())

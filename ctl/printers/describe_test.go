@@ -39,6 +39,11 @@ func TestDescribeMatchesGoldenFiles(t *testing.T) {
 	pod.GetSpec().Volumes = []*api.Volume{{Name: "cache", EmptyDir: &api.EmptyDirVolumeSource{}}}
 	pod.GetSpec().Containers[0].VolumeMounts = []*api.VolumeMount{{Name: "cache", MountPath: "/cache"}}
 	pod.GetStatus().HostIp = "10.0.0.1"
+	pod.GetSpec().Tolerations = []*api.Toleration{
+		{Key: "node.kubernetes.io/not-ready", Operator: "Exists", Effect: "NoExecute", TolerationSeconds: func() *int64 { n := int64(300); return &n }()},
+		{Key: "dedicated", Operator: "Equal", Value: "db", Effect: "NoSchedule"},
+	}
+	pod.GetStatus().Conditions = []*api.Condition{{Type: "Initialized", Status: "True"}, {Type: "Ready", Status: "False"}}
 	pod.GetMetadata().OwnerReferences = []*api.OwnerReference{{Kind: "ReplicaSet", Name: "crashing-abc", Controller: func() *bool { b := true; return &b }()}}
 
 	for _, tc := range []struct {
