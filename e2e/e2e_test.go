@@ -70,7 +70,7 @@ func runSuite(m *testing.M) (code int) {
 	if f := flag.Lookup("test.timeout"); f != nil {
 		if d, err := time.ParseDuration(f.Value.String()); err == nil && d > 0 {
 			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, d-3*time.Minute)
+			ctx, cancel = context.WithTimeout(ctx, d-min(3*time.Minute, d/5))
 			defer cancel()
 		}
 	}

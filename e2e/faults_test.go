@@ -17,6 +17,10 @@ import (
 // kill -9 first waits out its dead predecessor's Lease (15 s).
 const recoverTimeout = 2 * time.Minute
 
+// outageFetches is how many Service fetches each node makes while a
+// component is down: the outage lasts a few seconds, observed, not slept.
+const outageFetches = 8
+
 // prober fetches a URL from a node over and over while a fault lasts, and
 // counts what it got: running pods must keep serving whatever the control
 // plane does.
@@ -28,9 +32,10 @@ type prober struct {
 	done       chan struct{}
 }
 
-func startProber(ctx context.Context, c *harness.Cluster, node int, url string) *prober {
+func startProber(t *testing.T, ctx context.Context, c *harness.Cluster, node int, url string) *prober {
 	ctx, cancel := context.WithCancel(ctx)
 	p := &prober{stop: cancel, done: make(chan struct{})}
+	t.Cleanup(func() { cancel(); <-p.done })
 	go func() {
 		defer close(p.done)
 		for ctx.Err() == nil {
@@ -53,6 +58,13 @@ func startProber(ctx context.Context, c *harness.Cluster, node int, url string) 
 		}
 	}()
 	return p
+}
+
+// fetches is how many fetches finished so far.
+func (p *prober) fetches() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.ok + p.failed
 }
 
 // finish stops the prober and fails the test when a fetch failed or none
@@ -148,7 +160,7 @@ func TestComponentCrashes(t *testing.T) {
 			}
 			probes := make([]*prober, 0, c.Config.Nodes)
 			for i := 1; i <= c.Config.Nodes; i++ {
-				probes = append(probes, startProber(ctx, c, i, url))
+				probes = append(probes, startProber(t, ctx, c, i, url))
 			}
 			if err := c.Kill(ctx, tt.component); err != nil {
 				t.Fatal(err)
@@ -163,6 +175,23 @@ func TestComponentCrashes(t *testing.T) {
 				}
 			})
 			want := tt.whileDown(t)
+			// Keep the component down long enough for every node to
+			// fetch through the Service a few times meanwhile.
+			marks := make([]int, len(probes))
+			for i, p := range probes {
+				marks[i] = p.fetches()
+			}
+			eventually(t, ctx, time.Minute, fmt.Sprintf("%d fetches per node with %s down", outageFetches, tt.component), func(context.Context) error {
+				for i, p := range probes {
+					if n := p.fetches() - marks[i]; n < outageFetches {
+						return fmt.Errorf("%s: %d fetches", c.Config.NodeName(i+1), n)
+					}
+				}
+				return nil
+			})
+			if p, _ := c.Process(tt.component); p.Alive() {
+				t.Fatalf("%s runs again before the test restarted it", tt.component)
+			}
 			if err := c.Restart(ctx, tt.component); err != nil {
 				t.Fatal(err)
 			}
