@@ -236,6 +236,12 @@ func TestProxyEndToEnd(t *testing.T) {
 	t.Run("NodePort on the node address reaches every endpoint", func(t *testing.T) {
 		backends(t, top.client, net.JoinHostPort(nodeIP, fmt.Sprint(nodePort)), "pod1", "pod2")
 	})
+	t.Run("ClusterIP from the node itself reaches every endpoint", func(t *testing.T) {
+		backends(t, top.node, net.JoinHostPort(clusterIP, "80"), "pod1", "pod2")
+	})
+	t.Run("NodePort on the node's localhost reaches every endpoint", func(t *testing.T) {
+		backends(t, top.node, net.JoinHostPort("127.0.0.1", fmt.Sprint(nodePort)), "pod1", "pod2")
+	})
 	t.Run("a pod reaches its own Service, itself included", func(t *testing.T) {
 		backends(t, top.pod1, net.JoinHostPort(clusterIP, "80"), "pod1", "pod2")
 	})

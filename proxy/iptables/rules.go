@@ -25,6 +25,7 @@ const (
 	chainPostrouting = "SKIFF-POSTROUTING"
 	chainMarkMasq    = "SKIFF-MARK-MASQ"
 	chainForward     = "SKIFF-FORWARD"
+	chainFirewall    = "SKIFF-FIREWALL"
 
 	tableNAT    = "nat"
 	tableFilter = "filter"
@@ -55,6 +56,8 @@ func (j jump) comment() string {
 		return "skiff postrouting rules"
 	case chainForward:
 		return "skiff forwarding rules"
+	case chainFirewall:
+		return "skiff firewall rules"
 	}
 	return "skiff service portals"
 }
@@ -72,13 +75,15 @@ func jumps() []jump {
 		{table: tableFilter, chain: "FORWARD", target: chainServices, extra: newConn},
 		{table: tableFilter, chain: "OUTPUT", target: chainServices, extra: newConn},
 		{table: tableFilter, chain: "FORWARD", target: chainForward},
+		{table: tableFilter, chain: "INPUT", target: chainFirewall},
+		{table: tableFilter, chain: "OUTPUT", target: chainFirewall},
 	}
 }
 
 // baseChains are the fixed chains of each table, which the jumps need.
 var baseChains = map[string][]string{
 	tableNAT:    {chainServices, chainNodePorts, chainPostrouting, chainMarkMasq},
-	tableFilter: {chainServices, chainForward},
+	tableFilter: {chainServices, chainForward, chainFirewall},
 }
 
 // Options shape the generated rules.
@@ -284,6 +289,10 @@ func Generate(ports []services.ServicePort, prev State, opts Options) *Payload {
 	nat.rule(chainMarkMasq, "-j", "MARK", "--or-mark", masqMark)
 	filter.rule(chainForward, "-m", "comment", "--comment", "skiff forwarding rules", "-m", "mark", "--mark", mark, "-j", "ACCEPT")
 	filter.rule(chainForward, "-m", "comment", "--comment", "skiff forwarding conntrack rule", "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT")
+	// route_localnet (for NodePorts on 127.0.0.1) would otherwise let
+	// other hosts reach services bound to loopback (CVE-2020-8558).
+	filter.rule(chainFirewall, "!", "-s", "127.0.0.0/8", "-d", "127.0.0.0/8", "-m", "comment", "--comment", "block incoming localnet connections",
+		"-m", "conntrack", "!", "--ctstate", "RELATED,ESTABLISHED,DNAT", "-j", "DROP")
 
 	endpoints := 0
 	for i := range ports {
