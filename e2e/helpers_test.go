@@ -105,10 +105,10 @@ func deploymentReady(t *testing.T, ctx context.Context, c *harness.Cluster, name
 // object is the part of a JSON object the suite reads.
 type object struct {
 	Metadata struct {
-		Name              string `json:"name"`
-		Namespace         string `json:"namespace"`
-		UID               string `json:"uid"`
-		DeletionTimestamp string `json:"deletionTimestamp"`
+		Name              string            `json:"name"`
+		Namespace         string            `json:"namespace"`
+		UID               string            `json:"uid"`
+		DeletionTimestamp string            `json:"deletionTimestamp"`
 		Labels            map[string]string `json:"labels"`
 	} `json:"metadata"`
 	Spec struct {

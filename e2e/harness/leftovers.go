@@ -14,8 +14,8 @@ import (
 
 // Leftovers lists what the cluster left on the host after Down: processes
 // naming the state dir, node namespaces, links named after the cluster,
-// iptables chains that were not there before Up, mounts under the state
-// dir, and the state dir itself. localcluster checks the same in its own
+// iptables chains and rules of the cluster, mounts under the state dir,
+// and the state dir itself. localcluster checks the same in its own
 // tests but exports no such check.
 func (c *Cluster) Leftovers(ctx context.Context) ([]string, error) {
 	cfg := c.Config
@@ -49,15 +49,11 @@ func (c *Cluster) Leftovers(ctx context.Context) ([]string, error) {
 			left = append(left, "link "+ifc.Name)
 		}
 	}
-	now, err := hostChains(ctx)
+	rules, err := hostRulesNow(ctx)
 	if err != nil {
 		return nil, err
 	}
-	for ch := range now {
-		if !c.hostChains[ch] {
-			left = append(left, "iptables chain "+ch)
-		}
-	}
+	left = append(left, c.ourRules(rules)...)
 	mounts, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		return nil, fmt.Errorf("read mounts: %w", err)
@@ -75,21 +71,62 @@ func (c *Cluster) Leftovers(ctx context.Context) ([]string, error) {
 	return left, nil
 }
 
-// hostChains lists the host's iptables chains as "table/chain".
-func hostChains(ctx context.Context) (map[string]bool, error) {
+// hostRules is the host's `iptables-save`: chain declarations
+// (":CHAIN ...") and rules ("-A CHAIN ...") per table.
+type hostRules struct {
+	chains map[string]bool     // "table/chain"
+	rules  map[string][]string // "table/chain" → its rules
+}
+
+func hostRulesNow(ctx context.Context) (hostRules, error) {
 	out, err := exec.CommandContext(ctx, "iptables-save").Output()
 	if err != nil {
-		return nil, fmt.Errorf("iptables-save: %w", err)
+		return hostRules{}, fmt.Errorf("iptables-save: %w", err)
 	}
-	chains := map[string]bool{}
+	h := hostRules{chains: map[string]bool{}, rules: map[string][]string{}}
 	table := ""
 	for _, line := range strings.Split(string(out), "\n") {
 		switch {
 		case strings.HasPrefix(line, "*"):
 			table = line[1:]
 		case strings.HasPrefix(line, ":"):
-			chains[table+"/"+strings.Fields(line[1:])[0]] = true
+			h.chains[table+"/"+strings.Fields(line[1:])[0]] = true
+		case strings.HasPrefix(line, "-A "):
+			f := strings.Fields(line)
+			h.rules[table+"/"+f[1]] = append(h.rules[table+"/"+f[1]], line)
 		}
 	}
-	return chains, nil
+	return h, nil
+}
+
+// ourRules lists the host chains and rules the cluster left: chains that
+// were not there before Up and carry the cluster's prefix or Skiff's, and
+// any rule naming the cluster's bridge or subnet. Other chains that came
+// and went meanwhile belong to other programs on a shared machine.
+func (c *Cluster) ourRules(now hostRules) []string {
+	cfg := c.Config
+	var left []string
+	for ch := range now.chains {
+		name := ch[strings.IndexByte(ch, '/')+1:]
+		if !c.hostChains[ch] && (strings.HasPrefix(name, cfg.ChainPrefix()) || strings.HasPrefix(name, "SKIFF-")) {
+			left = append(left, "iptables chain "+ch)
+		}
+	}
+	for ch, rules := range now.rules {
+		for _, r := range rules {
+			if strings.Contains(r, " "+cfg.Bridge()+" ") || strings.Contains(r, " "+cfg.Subnet+" ") {
+				left = append(left, fmt.Sprintf("iptables rule in %s: %s", ch, r))
+			}
+		}
+	}
+	return left
+}
+
+// hostChains lists the host's iptables chains as "table/chain".
+func hostChains(ctx context.Context) (map[string]bool, error) {
+	h, err := hostRulesNow(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return h.chains, nil
 }
