@@ -189,7 +189,7 @@ func TestServerFailsWhenUpstreamsAreDown(t *testing.T) {
 
 func TestUpstreamsFromResolvConf(t *testing.T) {
 	path := t.TempDir() + "/resolv.conf"
-	if err := os.WriteFile(path, []byte( "search example.org\nnameserver 192.0.2.53\nnameserver 2001:db8::53\noptions ndots:2\n"), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte("search example.org\nnameserver 192.0.2.53\nnameserver 2001:db8::53\noptions ndots:2\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	got, err := UpstreamsFromResolvConf(path)
