@@ -393,3 +393,31 @@ func startControllerManager(t *testing.T, c *client.Client) {
 		}
 	})
 }
+
+func TestSchedulingResumesAfterAnApiserverRestart(t *testing.T) {
+	tc := testcluster.Start(t)
+	st.RegisterNode(t, tc.Client, st.MakeNode("n1").Allocatable("4", "8Gi", "110").Obj())
+	startScheduler(t, tc.Client, nil)
+	st.CreatePod(t, tc.Client, st.MakePod("before").Req("1", "").Obj())
+	eventually(t, 20*time.Second, "before bound", func() (bool, string) {
+		return getPod(t, tc.Client, "before").GetSpec().GetNodeName() == "n1", ""
+	})
+
+	tc.Restart(t)
+	for i := 0; i < 3; i++ {
+		st.CreatePod(t, tc.Client, st.MakePod(fmt.Sprintf("after-%d", i)).Req("1", "").Obj())
+	}
+	// n1 fits four 1-cpu pods: all three new ones, and only if the
+	// re-listed cache still counts the first.
+	st.CreatePod(t, tc.Client, st.MakePod("one-too-many").Req("1", "").Obj())
+	eventually(t, 60*time.Second, "three more bound and one reported", func() (bool, string) {
+		byNode, pending := countByNode(listPods(t, tc.Client))
+		c := podScheduledCondition(getPod(t, tc.Client, "one-too-many"))
+		return byNode["n1"] == 4 && pending == 1 && c.GetMessage() == "0/1 nodes are available: 1 Insufficient cpu.",
+			fmt.Sprintf("placement %v, %d pending, condition %v", byNode, pending, c)
+	})
+	time.Sleep(500 * time.Millisecond)
+	if byNode, _ := countByNode(listPods(t, tc.Client)); byNode["n1"] != 4 {
+		t.Fatalf("placement %v: n1 over-committed after the restart", byNode)
+	}
+}
