@@ -243,12 +243,7 @@ func buildBinaries(t *testing.T, dir string) map[string]bool {
 		}
 		return nil
 	}
-	if err := build("./pki"); err != nil {
-		t.Fatal("skiff-pki does not build")
-	}
-	if err := os.Rename(filepath.Join(dir, "pki"), filepath.Join(dir, "skiff-pki")); err != nil {
-		t.Fatal(err)
-	}
+	buildPKI(t, dir)
 	var pkgs []string
 	for _, c := range append([]string{"ctl"}, daemons()...) {
 		if _, err := os.Stat(filepath.Join("..", c, "main.go")); err == nil {

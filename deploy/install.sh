@@ -366,7 +366,7 @@ ETCD_NAME="${NODE_NAME}"
 ETCD_DATA_DIR="/var/lib/etcd/skiff"
 ETCD_LISTEN_PEER_URLS="https://${NODE_IP}:2380"
 ETCD_INITIAL_ADVERTISE_PEER_URLS="https://${NODE_IP}:2380"
-ETCD_LISTEN_CLIENT_URLS="http://${NODE_IP}:2379,http://127.0.0.1:2379"
+ETCD_LISTEN_CLIENT_URLS="http://${NODE_IP}:2379"
 ETCD_ADVERTISE_CLIENT_URLS="http://${NODE_IP}:2379"
 ETCD_INITIAL_CLUSTER="${ETCD_INITIAL_CLUSTER//http:/https:}"
 ETCD_INITIAL_CLUSTER_STATE="new"
@@ -395,7 +395,7 @@ install_units() {
 	if [[ -z $ROOT ]]; then
 		run systemctl daemon-reload
 	fi
-	if [[ -n $ETCD_INITIAL_CLUSTER ]]; then
+	if [[ -n $ETCD_INITIAL_CLUSTER && (-z $ROOT || -e ${ROOT}/usr/lib/systemd/system/etcd.service || -e ${ROOT}/lib/systemd/system/etcd.service) ]]; then
 		run "${systemctl[@]}" enable etcd.service
 		# --no-block: a member waits for a quorum, which the other control
 		# planes only bring once their own install runs.
