@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -205,5 +206,34 @@ func TestListenFailsOnBusyAddress(t *testing.T) {
 	s := startServer(t)
 	if _, err := Listen(Config{Addr: s.Addr(), Services: tracker()}); err == nil || !strings.Contains(err.Error(), s.Addr()) {
 		t.Errorf("Listen on a busy address: err = %v, want one naming the address", err)
+	}
+}
+
+func TestRunStopsEveryGoroutine(t *testing.T) {
+	before := runtime.NumGoroutine()
+	s, err := Listen(Config{Addr: "127.0.0.1:0", Services: tracker()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	q := new(dns.Msg)
+	q.SetQuestion("web.default.svc.cluster.local.", dns.TypeA)
+	for _, network := range []string{"udp", "tcp"} {
+		if _, _, err := (&dns.Client{Net: network}).Exchange(q, s.Addr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines after Run returned, %d before", runtime.NumGoroutine(), before)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
