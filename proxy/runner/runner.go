@@ -46,7 +46,6 @@ func (r *Runner) Run(ctx context.Context) {
 	defer periodic.Stop()
 	var last time.Time
 	pending, isPeriodic := true, false
-	retry := false
 	for {
 		if pending {
 			if wait := r.min - time.Since(last); !last.IsZero() && wait > 0 {
@@ -66,12 +65,11 @@ func (r *Runner) Run(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			retry = err != nil
-			if retry {
+			if err != nil {
 				r.log.Error("sync failed; retrying", "runner", r.name, "err", err, "retryIn", r.min)
 			}
 			periodic.Reset(r.max)
-			pending, isPeriodic = retry, false
+			pending, isPeriodic = err != nil, false
 			continue
 		}
 		select {
