@@ -28,7 +28,7 @@ func newConfigCmd(streams IOStreams, f *Factory) *cobra.Command {
   # Make "team-a" the default namespace of the current context
   ctl config set-context --current --namespace=team-a`,
 		RunE: func(c *cobra.Command, args []string) error {
-			return usageErrorf(c, "a subcommand is required: view, get-contexts, current-context, use-context or set-context")
+			return subcommandRequired(c, args)
 		},
 	}
 	c.AddCommand(newConfigViewCmd(streams, f), newConfigGetContextsCmd(streams, f), newConfigCurrentContextCmd(streams, f),

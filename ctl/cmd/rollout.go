@@ -46,7 +46,7 @@ func newRolloutCmd(streams IOStreams, f *Factory) *cobra.Command {
   # Restart the pods of a deployment
   ctl rollout restart deployment/web`,
 		RunE: func(c *cobra.Command, args []string) error {
-			return usageErrorf(c, "a subcommand is required: status, history, undo, restart, pause or resume")
+			return subcommandRequired(c, args)
 		},
 	}
 	c.AddCommand(newRolloutStatusCmd(streams, f), newRolloutHistoryCmd(streams, f), newRolloutUndoCmd(streams, f),

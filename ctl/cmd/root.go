@@ -135,3 +135,25 @@ func FormatError(err error) string {
 	}
 	return "error: " + strings.TrimRight(err.Error(), "\n")
 }
+
+// subcommandRequired is the error of a command group run without a known
+// subcommand: like cobra's for the root, with "did you mean" suggestions.
+func subcommandRequired(c *cobra.Command, args []string) error {
+	var names []string
+	for _, sub := range c.Commands() {
+		if sub.IsAvailableCommand() {
+			names = append(names, sub.Name())
+		}
+	}
+	if len(args) == 0 {
+		return usageErrorf(c, "a subcommand is required: %s", strings.Join(names, ", "))
+	}
+	msg := fmt.Sprintf("unknown command %q for %q", args[0], c.CommandPath())
+	if c.SuggestionsMinimumDistance <= 0 {
+		c.SuggestionsMinimumDistance = 2
+	}
+	if s := c.SuggestionsFor(args[0]); len(s) > 0 {
+		msg += "\n\nDid you mean this?\n\t" + strings.Join(s, "\n\t")
+	}
+	return errors.New(msg)
+}

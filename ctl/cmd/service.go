@@ -24,7 +24,7 @@ func newCreateServiceCmd(streams IOStreams, f *Factory) *cobra.Command {
   # Create a new NodePort service named my-ns
   ctl create service nodeport my-ns --tcp=5678:8080`,
 		RunE: func(c *cobra.Command, args []string) error {
-			return usageErrorf(c, "a service type is required: clusterip or nodeport")
+			return subcommandRequired(c, args)
 		},
 	}
 	for _, typ := range []string{"ClusterIP", "NodePort"} {

@@ -19,7 +19,7 @@ func newSetCmd(streams IOStreams, f *Factory) *cobra.Command {
 		Example: `  # Set the nginx container's image of deployment web
   ctl set image deployment/web nginx=nginx:1.26`,
 		RunE: func(c *cobra.Command, args []string) error {
-			return usageErrorf(c, "a subcommand is required: image")
+			return subcommandRequired(c, args)
 		},
 	}
 	c.AddCommand(newSetImageCmd(streams, f))

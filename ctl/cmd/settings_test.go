@@ -74,11 +74,9 @@ func TestServerFlagAndClientConfig(t *testing.T) {
 	if r := runPlain(t, "--kubeconfig", cfgPath, "config", "set-context", "--current", "--namespace", "default"); r.out != "Context \"b\" modified.\n" {
 		t.Errorf("set-context --current: %+v", r)
 	}
-	if r := runPlain(t, "--kubeconfig", cfgPath, "config", "set-context", "c", "--servers", "10.0.0.1:6443", "--token", "secret"); r.code != 0 {
-		// A token needs a CA for a non-loopback server: the config refuses it.
-		if !strings.Contains(r.err, "certificateAuthority") {
-			t.Errorf("set-context with a token and no CA: %+v", r)
-		}
+	// A token needs a CA for a non-loopback server: the config refuses it.
+	if r := runPlain(t, "--kubeconfig", cfgPath, "config", "set-context", "c", "--servers", "10.0.0.1:6443", "--token", "secret"); r.code == 0 || !strings.Contains(r.err, "certificateAuthority") {
+		t.Errorf("set-context with a token and no CA: %+v", r)
 	}
 	if r := runPlain(t, "--kubeconfig", cfgPath, "config", "set-context", "c", "--servers", "127.0.0.1:6443", "--token", "secret"); r.out != "Context \"c\" created.\n" {
 		t.Errorf("set-context new: %+v", r)
@@ -173,5 +171,14 @@ func TestAPIResources(t *testing.T) {
 	}
 	if r := runPlain(t, "api-resources", "-o", "name", "--namespaced=false"); r.out != "namespaces\nnodes\nrolebindings.rbac.authorization.k8s.io\n" {
 		t.Errorf("api-resources -o name --namespaced=false: %q", r.out)
+	}
+}
+
+func TestUnknownSubcommandsSuggest(t *testing.T) {
+	if r := runPlain(t, "rollout", "statsu", "deploy/x"); r.code == 0 || r.err != "error: unknown command \"statsu\" for \"ctl rollout\"\n\nDid you mean this?\n\tstatus\n" {
+		t.Errorf("rollout statsu: %+v", r)
+	}
+	if r := runPlain(t, "config"); r.code == 0 || !strings.Contains(r.err, "a subcommand is required: current-context, get-contexts, set-context, use-context, view") {
+		t.Errorf("config alone: %+v", r)
 	}
 }
