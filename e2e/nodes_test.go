@@ -241,3 +241,67 @@ func TestNodeLostPodsReplaced(t *testing.T) {
 	deploymentReady(t, ctx, c, name, 3, convergeTimeout)
 	nodesClean(t, ctx, c, recoverTimeout)
 }
+
+// TestPodForceDeletedWhileKubeletDownIsCleanedUp force-deletes a pod while
+// its node's kubelet is dead: the pod's containers, network namespace and
+// IP are then orphans on the node (and the leftovers check must see them),
+// until the kubelet comes back and removes them.
+func TestPodForceDeletedWhileKubeletDownIsCleanedUp(t *testing.T) {
+	defer recoverPanic(t)
+	c, ctx := setup(t)
+	const name = "e2e-orphan"
+	t.Cleanup(func() { deleteQuietly(t, c, "deployment", name) })
+	ctl(t, ctx, c, "create", "deployment", name, "--image", "nginx", "-r", "2")
+	victim := runningPods(t, ctx, c, name, 2, rolloutTimeout)[0]
+	all, err := list(ctx, c, "pods")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var uid string
+	for _, p := range all {
+		if p.Metadata.Name == victim.Name {
+			uid = p.Metadata.UID
+		}
+	}
+	if uid == "" {
+		t.Fatalf("pod %s has no uid in get pods -o json", victim.Name)
+	}
+	node := c.NodeIndex(victim.Node)
+	kubelet := victim.Node + "/kubelet"
+	if err := c.Kill(ctx, kubelet); err != nil {
+		t.Fatal(err)
+	}
+	restarted := false
+	t.Cleanup(func() {
+		if !restarted {
+			if err := c.Restart(context.Background(), kubelet); err != nil {
+				t.Errorf("restart %s: %v", kubelet, err)
+			}
+		}
+	})
+	ctl(t, ctx, c, "delete", "pod", victim.Name, "--force", "--grace-period", "0")
+	runningPods(t, ctx, c, name, 2, convergeTimeout)
+
+	left, err := nodeLeftovers(ctx, c, node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sawContainer, sawIP bool
+	for _, l := range left {
+		sawContainer = sawContainer || strings.Contains(l, "containerd container") && strings.Contains(l, uid)
+		sawIP = sawIP || strings.Contains(l, "IP "+victim.IP+" ")
+	}
+	if !sawContainer || !sawIP {
+		t.Fatalf("the leftovers check misses the orphaned pod %s (uid %s, IP %s) on %s: %v", victim.Name, uid, victim.IP, victim.Node, left)
+	}
+	if err := fetchOK(ctx, c, node, "http://"+victim.IP+"/"); err != nil {
+		t.Errorf("the orphaned pod stopped serving although nothing runs to stop it (its kubelet is down): %v", err)
+	}
+
+	if err := c.Restart(ctx, kubelet); err != nil {
+		t.Fatal(err)
+	}
+	restarted = true
+	nodesClean(t, ctx, c, recoverTimeout)
+	runningPods(t, ctx, c, name, 2, convergeTimeout)
+}
