@@ -286,6 +286,9 @@ func (e *env) removeAllPods(ctx context.Context) error {
 		if err := rt.RemoveSandbox(ctx, sb.Pod.UID); err != nil {
 			return err
 		}
+		if err := rt.RemovePodCgroup(sb.Pod.UID); err != nil {
+			return err
+		}
 	}
 	return nil
 }

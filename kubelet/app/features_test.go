@@ -43,15 +43,17 @@ func TestProbesLimitsTTYAndOrphans(t *testing.T) {
 				id = c.ID
 			}
 		}
-		// containerd puts a container in the cgroup /<namespace>/<id>.
-		files := map[string]string{
-			"/sys/fs/cgroup/memory/skiff/" + id + "/memory.limit_in_bytes": "67108864",
-			"/sys/fs/cgroup/cpu/skiff/" + id + "/cpu.cfs_quota_us":         "50000",
-		}
-		if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil { // cgroup v2
-			files = map[string]string{
-				"/sys/fs/cgroup/skiff/" + id + "/memory.max": "67108864",
-				"/sys/fs/cgroup/skiff/" + id + "/cpu.max":    "50000 100000",
+		// The pod cgroup /skiff/pod<uid> holds the container's cgroup;
+		// both carry the limits (the pod's are the sum over its containers).
+		pod := "/skiff/pod" + p.GetMetadata().GetUid()
+		files := map[string]string{}
+		for _, cg := range []string{pod, pod + "/" + id} {
+			if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil { // cgroup v2
+				files["/sys/fs/cgroup"+cg+"/memory.max"] = "67108864"
+				files["/sys/fs/cgroup"+cg+"/cpu.max"] = "50000 100000"
+			} else {
+				files["/sys/fs/cgroup/memory"+cg+"/memory.limit_in_bytes"] = "67108864"
+				files["/sys/fs/cgroup/cpu"+cg+"/cpu.cfs_quota_us"] = "50000"
 			}
 		}
 		for file, want := range files {

@@ -211,6 +211,11 @@ func TestPodRunsServesExecLogsSurvivesRestartAndDeletesCleanly(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(e.cfg.RootDir, "pods", pod.GetMetadata().GetUid())); !os.IsNotExist(err) {
 		t.Errorf("pod dir left: %v", err)
 	}
+	for _, cg := range []string{"/sys/fs/cgroup/memory/skiff/pod", "/sys/fs/cgroup/pids/skiff/pod", "/sys/fs/cgroup/skiff/pod"} {
+		if _, err := os.Stat(cg + pod.GetMetadata().GetUid()); !os.IsNotExist(err) {
+			t.Errorf("pod cgroup left: %v", err)
+		}
+	}
 }
 
 // containers lists the pod containers in the kubelet's containerd namespace.

@@ -102,3 +102,25 @@ func TestLatestRuns(t *testing.T) {
 		t.Errorf("latest of none = %v, %v", cur, prev)
 	}
 }
+
+func TestPodLimitsSumWhenEveryContainerHasOne(t *testing.T) {
+	c := func(l map[string]string) *api.Container {
+		return &api.Container{Name: "c", Resources: &api.ResourceRequirements{Limits: l}}
+	}
+	tests := []struct {
+		name       string
+		containers []*api.Container
+		mem, cpu   int64
+	}{
+		{"one container", []*api.Container{c(map[string]string{"memory": "64Mi", "cpu": "500m"})}, 64 << 20, 500},
+		{"sum", []*api.Container{c(map[string]string{"memory": "64Mi", "cpu": "500m"}), c(map[string]string{"memory": "32Mi", "cpu": "1"})}, 96 << 20, 1500},
+		{"one without a memory limit leaves the pod unlimited in memory", []*api.Container{c(map[string]string{"memory": "64Mi", "cpu": "1"}), c(map[string]string{"cpu": "1"})}, 0, 2000},
+		{"none", []*api.Container{c(nil)}, 0, 0},
+	}
+	for _, tt := range tests {
+		mem, cpu, err := podLimits(&api.Pod{Spec: &api.PodSpec{Containers: tt.containers}})
+		if err != nil || mem != tt.mem || cpu != tt.cpu {
+			t.Errorf("%s: podLimits = %d, %d, %v; want %d, %d", tt.name, mem, cpu, err, tt.mem, tt.cpu)
+		}
+	}
+}

@@ -41,6 +41,13 @@ func (w *worker) createSandbox(ctx context.Context, pod *api.Pod, old *runtime.S
 			return nil, err
 		}
 	}
+	mem, cpu, err := podLimits(pod)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.m.rt.EnsurePodCgroup(w.uid, mem, cpu); err != nil {
+		return nil, err
+	}
 	if pod.GetSpec().GetHostNetwork() {
 		// The node's network: no namespace, no CNI, the node's IP.
 		sb := &runtime.Sandbox{Pod: ref, CreatedAt: time.Now()}
@@ -229,6 +236,9 @@ func (w *worker) terminate(ctx context.Context, pod *api.Pod, gone bool) error {
 				return err
 			}
 		}
+	}
+	if err := w.m.rt.RemovePodCgroup(w.uid); err != nil {
+		return err
 	}
 	if err := os.RemoveAll(w.m.PodDir(w.uid)); err != nil {
 		return fmt.Errorf("remove pod dir: %w", err)

@@ -438,6 +438,27 @@ func (w *worker) hostPorts(pod *api.Pod) []cni.PortMapping {
 	return out
 }
 
+// podLimits are the pod cgroup's limits: the sum of the containers'
+// limits of a resource when every container has one, else none.
+func podLimits(pod *api.Pod) (memory, cpuMilli int64, err error) {
+	memOK, cpuOK := true, true
+	for _, c := range pod.GetSpec().GetContainers() {
+		m, cpu, err := limits(c)
+		if err != nil {
+			return 0, 0, err
+		}
+		memory, cpuMilli = memory+m, cpuMilli+cpu
+		memOK, cpuOK = memOK && m > 0, cpuOK && cpu > 0
+	}
+	if !memOK {
+		memory = 0
+	}
+	if !cpuOK {
+		cpuMilli = 0
+	}
+	return memory, cpuMilli, nil
+}
+
 // limits reads resources.limits: memory in bytes, cpu in millicores.
 func limits(c *api.Container) (memory, cpuMilli int64, err error) {
 	l := c.GetResources().GetLimits()

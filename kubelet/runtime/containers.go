@@ -48,7 +48,7 @@ type ContainerSpec struct {
 	// node's instead.
 	NetNSPath   string
 	HostNetwork bool
-	Mounts        []specs.Mount
+	Mounts      []specs.Mount
 	// LogPath receives the container's stdout and stderr.
 	LogPath string
 	// MemoryLimit is in bytes; CPUMilli in millicores. Zero: unlimited.
@@ -106,6 +106,7 @@ func (r *Runtime) CreateContainer(ctx context.Context, spec ContainerSpec) (*Con
 		oci.WithProcessArgs(args...),
 		oci.WithHostname(spec.Hostname),
 		oci.WithMounts(spec.Mounts),
+		oci.WithCgroup(r.PodCgroup(spec.Pod.UID) + "/" + id),
 	}
 	switch {
 	case spec.HostNetwork:
@@ -123,8 +124,7 @@ func (r *Runtime) CreateContainer(ctx context.Context, spec ContainerSpec) (*Con
 		opts = append(opts, oci.WithMemoryLimit(uint64(spec.MemoryLimit)))
 	}
 	if spec.CPUMilli > 0 {
-		const period = 100000
-		opts = append(opts, oci.WithCPUCFS(spec.CPUMilli*period/1000, period))
+		opts = append(opts, oci.WithCPUCFS(spec.CPUMilli*cfsPeriod/1000, cfsPeriod))
 	}
 	labels := spec.Pod.labels(KindContainer)
 	labels[LabelContainerName] = spec.Name

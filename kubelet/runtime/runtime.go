@@ -55,10 +55,11 @@ type Config struct {
 
 // Runtime is the kubelet's handle on containerd.
 type Runtime struct {
-	client   *containerd.Client
-	insecure map[string]bool
-	stateDir string
-	log      *slog.Logger
+	client    *containerd.Client
+	namespace string
+	insecure  map[string]bool
+	stateDir  string
+	log       *slog.Logger
 }
 
 // New connects to containerd.
@@ -75,7 +76,7 @@ func New(cfg Config) (*Runtime, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	r := &Runtime{client: c, insecure: map[string]bool{}, stateDir: cfg.StateDir, log: log}
+	r := &Runtime{client: c, namespace: ns, insecure: map[string]bool{}, stateDir: cfg.StateDir, log: log}
 	for _, h := range cfg.InsecureRegistries {
 		r.insecure[h] = true
 	}
