@@ -13,20 +13,31 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/skiff-dev/skiff/internal/client"
+	"github.com/skiff-dev/skiff/internal/clientconfig"
+	skiffapi "github.com/skiff-dev/skiff/proto/api"
 )
 
-// TestHAEtcdRecipeFormsAClusterOverPeerTLS installs three control planes
+// TestHARecipeSurvivesTheLossOfAControlPlane installs three control planes
 // into three roots as rollout.sh --ha does (the CA made on the first and
 // handed to the others), then runs Debian's etcd with each root's
-// /etc/default/etcd on loopback addresses: the three members must form a
-// cluster over peer TLS with the skiff-pki certificates and keep
-// accepting writes when one of them dies.
-func TestHAEtcdRecipeFormsAClusterOverPeerTLS(t *testing.T) {
+// /etc/default/etcd and an apiserver with each root's apiserver.yaml, on
+// loopback addresses: the three members must form a cluster over peer TLS
+// with the skiff-pki certificates, the admin's client config must reach
+// the apiservers over TLS, and writes and reads must go on when the first
+// control plane dies.
+func TestHARecipeSurvivesTheLossOfAControlPlane(t *testing.T) {
 	requireTools(t, "etcd", "go")
 	bin := t.TempDir()
 	buildPKI(t, bin)
-	for _, c := range []string{"ctl", "apiserver", "controller-manager", "scheduler"} {
-		// install.sh only copies these; the recipe under test is etcd's.
+	apiserver := filepath.Join(bin, "apiserver")
+	if out, err := exec.Command("go", "build", "-o", apiserver, "../apiserver").CombinedOutput(); err != nil {
+		t.Fatalf("build apiserver: %v\n%s", err, out)
+	}
+	for _, c := range []string{"ctl", "controller-manager", "scheduler"} {
+		// install.sh only copies these; the recipe under test is etcd's and
+		// the apiservers'.
 		if err := os.WriteFile(filepath.Join(bin, c), []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -78,28 +89,106 @@ func TestHAEtcdRecipeFormsAClusterOverPeerTLS(t *testing.T) {
 		}
 	}
 	if err := put("/registry/first"); err != nil {
-		t.Fatalf("the cluster never accepted a write: %v\n%s", err, etcdLogs(roots))
+		t.Fatalf("the cluster never accepted a write: %v\n%s", err, rootLogs(roots, "etcd.log"))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	list, err := cli.MemberList(ctx)
+	members3, err := cli.MemberList(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(list.Members) != 3 {
-		t.Fatalf("%d members, want 3", len(list.Members))
+	if len(members3.Members) != 3 {
+		t.Fatalf("%d members, want 3", len(members3.Members))
 	}
-	for _, m := range list.Members {
+	for _, m := range members3.Members {
 		if len(m.PeerURLs) != 1 || !strings.HasPrefix(m.PeerURLs[0], "https://") {
 			t.Errorf("member %s peers over %v, want TLS", m.Name, m.PeerURLs)
 		}
 	}
-	// One control plane dies: a quorum of two keeps the data writable.
-	_ = procs[0].Process.Kill()
-	_ = procs[0].Wait()
-	if err := put("/registry/after-loss"); err != nil {
-		t.Fatalf("no write after losing cp1: %v\n%s", err, etcdLogs(roots))
+	// An apiserver on each control plane, configured by install.sh, on the
+	// three-member etcd; the admin's client config lists all three.
+	apis := make([]*exec.Cmd, len(names))
+	for i := range names {
+		// What the unit's StateDirectory= and LogsDirectory= make.
+		for _, d := range []string{"var/lib/skiff", "var/log/skiff"} {
+			if err := os.MkdirAll(filepath.Join(roots[i], d), 0o700); err != nil {
+				t.Fatal(err)
+			}
+		}
+		apis[i] = startInRoot(t, roots[i], "apiserver", apiserver, "--config", rootedCopy(t, roots[i], "etc/skiff/apiserver.yaml"),
+			"--listen", ips[i]+":6443", "--http-addr", ips[i]+":6080")
 	}
+	cfg, err := clientconfig.Load(rootedCopy(t, roots[0], "etc/skiff/admin.config"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur, err := cfg.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cur.Servers) != 3 {
+		t.Fatalf("admin config servers %v, want the three apiservers", cur.Servers)
+	}
+	dialCtx, stopDial := context.WithCancel(context.Background())
+	t.Cleanup(stopDial)
+	api, err := cfg.Dial(dialCtx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes := client.For[*skiffapi.Namespace](api)
+	list := func() error {
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			_, _, err := nodes.List(ctx, "", client.ListOptions{})
+			cancel()
+			if err == nil || time.Now().After(deadline) {
+				return err
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+	}
+	if err := list(); err != nil {
+		t.Fatalf("the admin cannot list through the apiservers: %v\n%s", err, rootLogs(roots, "apiserver.log"))
+	}
+
+	// Control plane 1 dies (its etcd member and its apiserver): a quorum of
+	// two keeps the data writable, and the admin's client fails over.
+	for _, p := range []*exec.Cmd{apis[0], procs[0]} {
+		_ = p.Process.Kill()
+		_ = p.Wait()
+	}
+	if err := put("/registry/after-loss"); err != nil {
+		t.Fatalf("no write after losing cp1: %v\n%s", err, rootLogs(roots, "etcd.log"))
+	}
+	for range 5 { // every call, whichever apiserver the balancer picks
+		if err := list(); err != nil {
+			t.Fatalf("no list after losing cp1: %v", err)
+		}
+	}
+}
+
+// rootedCopy copies a YAML file of root whose absolute paths name files on
+// the installed machine, with those paths moved into root, and returns the
+// copy's path.
+func rootedCopy(t *testing.T, root, rel string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(root, rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if k, v, ok := strings.Cut(line, ": "); ok && strings.HasPrefix(v, "/") {
+			line = k + ": " + filepath.Join(root, v)
+		}
+		out = append(out, line)
+	}
+	path := filepath.Join(t.TempDir(), filepath.Base(rel))
+	if err := os.WriteFile(path, []byte(strings.Join(out, "\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // buildPKI builds skiff-pki into dir.
@@ -132,12 +221,24 @@ func startEtcd(t *testing.T, root string) *exec.Cmd {
 		}
 		env = append(env, k+"="+v)
 	}
-	logf, err := os.Create(filepath.Join(root, "etcd.log"))
+	cmd := exec.Command("etcd")
+	cmd.Env = env
+	return start(t, root, "etcd", cmd)
+}
+
+// startInRoot runs bin with args, its log in root/<name>.log.
+func startInRoot(t *testing.T, root, name, bin string, args ...string) *exec.Cmd {
+	t.Helper()
+	return start(t, root, name, exec.Command(bin, args...))
+}
+
+// start runs cmd until the test ends, its output in root/<name>.log.
+func start(t *testing.T, root, name string, cmd *exec.Cmd) *exec.Cmd {
+	t.Helper()
+	logf, err := os.Create(filepath.Join(root, name+".log"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("etcd")
-	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -151,10 +252,10 @@ func startEtcd(t *testing.T, root string) *exec.Cmd {
 	return cmd
 }
 
-func etcdLogs(roots []string) string {
+func rootLogs(roots []string, log string) string {
 	var b strings.Builder
 	for _, r := range roots {
-		data, _ := os.ReadFile(filepath.Join(r, "etcd.log"))
+		data, _ := os.ReadFile(filepath.Join(r, log))
 		if len(data) > 1500 {
 			data = data[len(data)-1500:]
 		}
