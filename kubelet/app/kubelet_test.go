@@ -297,6 +297,7 @@ func TestCrashLoopBackOffAndImagePullErrors(t *testing.T) {
 func TestFinishedPodReleasesItsIPAndKeepsLogs(t *testing.T) {
 	e := newEnv(t)
 	t.Run("hostNetwork pod serves on the node's address", func(t *testing.T) { testHostNetwork(t, e) })
+	t.Run("a container ignoring SIGTERM is killed after the grace period", func(t *testing.T) { testGracePeriodKill(t, e) })
 	grace := int64(5)
 	if _, err := e.pods().Create(context.Background(), &api.Pod{
 		Metadata: &api.ObjectMeta{Name: "job", Namespace: "default"},
@@ -364,5 +365,35 @@ func testHostNetwork(t *testing.T, e *env) {
 	zero := int64(0)
 	if _, err := e.pods().Delete(context.Background(), "default", "hostnet", client.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func testGracePeriodKill(t *testing.T, e *env) {
+	// sleep as PID 1 has no SIGTERM handler, so the kernel ignores it.
+	grace := int64(2)
+	if _, err := e.pods().Create(context.Background(), &api.Pod{
+		Metadata: &api.ObjectMeta{Name: "stubborn", Namespace: "default"},
+		Spec: &api.PodSpec{NodeName: e.cfg.NodeName, TerminationGracePeriodSeconds: &grace,
+			Containers: []*api.Container{{Name: "main", Image: "busybox", ImagePullPolicy: "IfNotPresent", Command: []string{"sleep", "1000"}}}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitPod("stubborn", 60*time.Second, "Running", running)
+	start := time.Now()
+	if _, err := e.pods().Delete(context.Background(), "default", "stubborn", client.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		_, err := e.pods().Get(context.Background(), "default", "stubborn")
+		if client.IsNotFound(err) {
+			break
+		}
+		if time.Since(start) > 30*time.Second {
+			t.Fatalf("pod not gone 30s after delete: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if took := time.Since(start); took < 2*time.Second {
+		t.Errorf("pod gone after %v, before its 2s grace period", took)
 	}
 }
