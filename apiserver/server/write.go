@@ -58,8 +58,7 @@ func (s *Server) update(ctx context.Context, req *api.UpdateRequest, statusOnly 
 		return nil, invalidArg("metadata.resourceVersion: Invalid value: %v", err)
 	}
 	key := s.key(info, meta.Namespace, meta.Name)
-	cur := info.New()
-	rev, err := s.store.Get(ctx, key, cur)
+	cur, rev, err := s.current(ctx, info, key, wantRev)
 	if err != nil {
 		return nil, apiError(info, meta.Name, err)
 	}
@@ -101,6 +100,32 @@ func (s *Server) update(ctx context.Context, req *api.UpdateRequest, statusOnly 
 		return nil, apiError(info, meta.Name, err)
 	}
 	return withRV(next, newRev), nil
+}
+
+// current returns the stored object for an update that read wantRev. The
+// watch cache answers when it holds exactly that revision (or a newer one:
+// a conflict either way); only a cache lagging behind the client costs a
+// read from etcd.
+func (s *Server) current(ctx context.Context, info *kinds.Info, key string, wantRev int64) (kinds.Object, int64, error) {
+	if obj, rev, ok := s.caches[info.Resource].PeekRevision(key); ok && rev >= wantRev {
+		return proto.Clone(obj).(kinds.Object), rev, nil
+	}
+	cur := info.New()
+	rev, err := s.store.Get(ctx, key, cur)
+	if err != nil {
+		return nil, 0, err
+	}
+	kinds.Meta(cur).ResourceVersion = storage.FormatRevision(rev)
+	return cur, rev, nil
+}
+
+// hint is the watch cache's copy of an object, for a first write attempt
+// without reading etcd.
+func (s *Server) hint(info *kinds.Info, key string) *storage.Cached {
+	if obj, rev, ok := s.caches[info.Resource].PeekRevision(key); ok {
+		return &storage.Cached{Object: obj, Revision: rev}
+	}
+	return nil
 }
 
 // preserveSystemMeta keeps the fields only the server sets.
@@ -153,11 +178,18 @@ func (s *Server) Delete(ctx context.Context, req *api.DeleteRequest) (*anypb.Any
 		return nil, invalidArg("gracePeriodSeconds: Invalid value: %d: must be >= 0", *g)
 	}
 	key := s.key(info, namespace, name)
+	hint := s.hint(info, key)
 	for {
-		cur := info.New()
-		rev, err := s.store.Get(ctx, key, cur)
-		if err != nil {
-			return nil, apiError(info, name, err)
+		var cur kinds.Object
+		var rev int64
+		if hint != nil {
+			cur, rev = proto.Clone(hint.Object).(kinds.Object), hint.Revision
+			hint = nil
+		} else {
+			cur = info.New()
+			if rev, err = s.store.Get(ctx, key, cur); err != nil {
+				return nil, apiError(info, name, err)
+			}
 		}
 		if p := req.GetPreconditions(); p != nil {
 			if p.GetUid() != "" && p.GetUid() != cur.GetMetadata().GetUid() {
@@ -252,7 +284,7 @@ func (s *Server) Bind(ctx context.Context, req *api.BindRequest) (*anypb.Any, er
 	}
 	key := s.key(info, req.GetNamespace(), req.GetName())
 	var bindErr error
-	obj, rev, err := s.store.GuaranteedUpdate(ctx, key, info.New, func(cur kinds.Object, _ int64) (kinds.Object, bool, error) {
+	obj, rev, err := s.store.GuaranteedUpdate(ctx, key, info.New, s.hint(info, key), func(cur kinds.Object, _ int64) (kinds.Object, bool, error) {
 		pod := cur.(*api.Pod)
 		switch {
 		case req.GetUid() != "" && pod.GetMetadata().GetUid() != req.GetUid():

@@ -184,17 +184,32 @@ func (s *Store) Delete(ctx context.Context, key string, expectRev int64, sideKey
 	return resp.Header.Revision, nil
 }
 
+// Cached is a copy of an object the caller believes current, with the
+// revision that wrote it: a first try that saves a read from etcd. A stale
+// one only costs a conflict and a fresh read.
+type Cached struct {
+	Object   kinds.Object
+	Revision int64
+}
+
 // GuaranteedUpdate reads the object at key, applies mutate, and writes the
 // result, retrying on conflicts. mutate gets a fresh object each try and
 // may return ErrNotFound-style errors to stop. If mutate returns delete=true
-// the object is deleted instead.
-func (s *Store) GuaranteedUpdate(ctx context.Context, key string, newObj func() kinds.Object,
+// the object is deleted instead. hint, when not nil, is tried first.
+func (s *Store) GuaranteedUpdate(ctx context.Context, key string, newObj func() kinds.Object, hint *Cached,
 	mutate func(cur kinds.Object, rev int64) (next kinds.Object, del bool, err error)) (kinds.Object, int64, error) {
 	for {
-		cur := newObj()
-		rev, err := s.Get(ctx, key, cur)
-		if err != nil {
-			return nil, 0, err
+		var cur kinds.Object
+		var rev int64
+		if hint != nil {
+			cur, rev = proto.Clone(hint.Object).(kinds.Object), hint.Revision
+			hint = nil
+		} else {
+			cur = newObj()
+			var err error
+			if rev, err = s.Get(ctx, key, cur); err != nil {
+				return nil, 0, err
+			}
 		}
 		next, del, err := mutate(cur, rev)
 		if err != nil {

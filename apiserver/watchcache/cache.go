@@ -327,13 +327,20 @@ func (c *Cache) Get(ctx context.Context, key string) (kinds.Object, []byte, bool
 // Peek returns the cached object at key as the cache has it now, without
 // waiting to be as fresh as etcd.
 func (c *Cache) Peek(key string) (kinds.Object, bool) {
+	obj, _, ok := c.PeekRevision(key)
+	return obj, ok
+}
+
+// PeekRevision is Peek with the revision that last wrote the object. The
+// object is shared: clone it before changing it.
+func (c *Cache) PeekRevision(key string) (kinds.Object, int64, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.objects[key]
 	if !ok {
-		return nil, false
+		return nil, 0, false
 	}
-	return e.obj, true
+	return e.obj, e.rev, true
 }
 
 // Snapshot returns every cached object as the cache has it now.
