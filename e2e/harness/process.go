@@ -174,3 +174,36 @@ func startTime(pid int) (uint64, error) {
 	}
 	return strconv.ParseUint(fields[19], 10, 64)
 }
+
+// StartReplica starts another instance of component `of` (the
+// controller-manager or the scheduler) named name, with the same command
+// line plus extraArgs (a later flag wins, so e.g. another --http-addr),
+// logging to its own file. Kill, Restart and Down treat it like the
+// others.
+func (c *Cluster) StartReplica(ctx context.Context, of, name string, extraArgs ...string) error {
+	p, ok := c.Process(of)
+	if !ok {
+		return fmt.Errorf("replica of %s: no such process", of)
+	}
+	if _, taken := c.Process(name); taken {
+		return fmt.Errorf("replica %s: name taken", name)
+	}
+	old := localcluster.Process{Netns: p.Netns, Log: filepath.Join(c.LogDir(), strings.ReplaceAll(name, "/", "-")+".log")}
+	return c.launch(name, old, append(slices.Clone(p.Args), extraArgs...))
+}
+
+// StopReplica stops a replica StartReplica started (SIGTERM, as an
+// operator scaling back does) and forgets it.
+func (c *Cluster) StopReplica(ctx context.Context, name string) error {
+	p, ok := c.Process(name)
+	if !ok {
+		return fmt.Errorf("stop replica %s: no such process", name)
+	}
+	if err := p.Stop(ctx, 10*time.Second); err != nil {
+		return fmt.Errorf("stop replica %s: %w", name, err)
+	}
+	c.mu.Lock()
+	delete(c.procs, name)
+	c.mu.Unlock()
+	return nil
+}
