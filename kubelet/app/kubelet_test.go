@@ -298,6 +298,7 @@ func TestFinishedPodReleasesItsIPAndKeepsLogs(t *testing.T) {
 	e := newEnv(t)
 	t.Run("hostNetwork pod serves on the node's address", func(t *testing.T) { testHostNetwork(t, e) })
 	t.Run("a container ignoring SIGTERM is killed after the grace period", func(t *testing.T) { testGracePeriodKill(t, e) })
+	t.Run("deleting a pod stuck pulling its image does not wait for the pull", func(t *testing.T) { testDeleteDuringPull(t, e) })
 	grace := int64(5)
 	if _, err := e.pods().Create(context.Background(), &api.Pod{
 		Metadata: &api.ObjectMeta{Name: "job", Namespace: "default"},
@@ -395,5 +396,39 @@ func testGracePeriodKill(t *testing.T, e *env) {
 	}
 	if took := time.Since(start); took < 2*time.Second {
 		t.Errorf("pod gone after %v, before its 2s grace period", took)
+	}
+}
+
+func testDeleteDuringPull(t *testing.T, e *env) {
+	// A registry that accepts connections and never answers.
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lis.Close() })
+	go func() {
+		for {
+			c, err := lis.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+		}
+	}()
+	e.createPod("stuck", &api.Container{Name: "main", Image: lis.Addr().String() + "/hang:v1"})
+	e.waitPod("stuck", 30*time.Second, "ContainerCreating", func(p *api.Pod) bool { return waitingReason(p) == "ContainerCreating" })
+	time.Sleep(time.Second) // the pull is under way
+	start := time.Now()
+	zero := int64(0)
+	if _, err := e.pods().Delete(context.Background(), "default", "stuck", client.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
+		t.Fatal(err)
+	}
+	// Grace 0 removes the object at once; the kubelet must still clean up.
+	deadline := time.Now().Add(20 * time.Second)
+	for len(e.leases()) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the stuck pod's sandbox is still there %v after delete", time.Since(start))
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

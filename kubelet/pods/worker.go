@@ -34,6 +34,9 @@ type worker struct {
 	pod   *api.Pod
 	gone  bool
 	wakeC chan struct{}
+	// cancelSync cancels the sync in progress (a long image pull) when the
+	// pod is being deleted, so termination does not wait for it.
+	cancelSync context.CancelFunc
 
 	// Owned by the worker goroutine.
 	pulls  map[string]*pullState // by container name
@@ -76,6 +79,9 @@ func (w *worker) update(pod *api.Pod, gone bool) {
 		w.pod = pod
 	}
 	w.gone = w.gone || gone
+	if (w.gone || w.pod.GetMetadata().GetDeletionTimestamp() != nil) && w.cancelSync != nil {
+		w.cancelSync()
+	}
 	w.mu.Unlock()
 	w.poke()
 }
@@ -113,7 +119,18 @@ func (w *worker) run(ctx context.Context) {
 			err = w.terminate(ctx, pod, gone)
 			done = err == nil
 		} else {
-			retryAt, err = w.sync(ctx, pod)
+			sctx, cancel := context.WithCancel(ctx)
+			w.mu.Lock()
+			w.cancelSync = cancel
+			w.mu.Unlock()
+			retryAt, err = w.sync(sctx, pod)
+			w.mu.Lock()
+			w.cancelSync = nil
+			w.mu.Unlock()
+			cancel()
+			if sctx.Err() != nil && ctx.Err() == nil {
+				continue // deleted meanwhile: terminate now
+			}
 		}
 		if ctx.Err() != nil {
 			return
