@@ -75,6 +75,7 @@ func documentNamespace(f *Factory, d *manifest.Document) error {
 	case meta.GetNamespace() == "":
 		meta.Namespace = ns
 	case explicit && meta.GetNamespace() != ns:
+		//lint:ignore ST1005 kubectl's exact wording, shown to users as is
 		return fmt.Errorf("the namespace from the provided object %q does not match the namespace %q. You must pass '--namespace=%s' to perform this operation.", meta.GetNamespace(), ns, meta.GetNamespace())
 	}
 	return nil

@@ -122,6 +122,7 @@ func runEdit(ctx context.Context, streams IOStreams, f *Factory, target resource
 		}
 		body := stripCommentLines(edited)
 		if len(bytes.TrimSpace(body)) == 0 {
+			//lint:ignore ST1005 kubectl's exact wording, shown to users as is
 			return errors.New("Edit cancelled, saved file was empty.")
 		}
 		if bytes.Equal(body, stripCommentLines(original)) {
@@ -135,8 +136,10 @@ func runEdit(ctx context.Context, streams IOStreams, f *Factory, target resource
 			if kerr == nil {
 				_, _ = kept.Write(edited)
 				kept.Close()
+				//lint:ignore ST1005 kubectl's exact wording, shown to users as is
 				return fmt.Errorf("Edit cancelled, no valid changes were saved.\nA copy of your changes has been stored to %q", kept.Name())
 			}
+			//lint:ignore ST1005 kubectl's exact wording, shown to users as is
 			return errors.New("Edit cancelled, no valid changes were saved.")
 		}
 		lastEdit = body

@@ -12,8 +12,6 @@ import (
 	"github.com/skiff-dev/skiff/proto/api"
 )
 
-func int32p(n int32) *int32 { return &n }
-
 // simulateControllers does what the deployment and replicaset controllers,
 // the scheduler and the kubelet would do for a deployment: a ReplicaSet and
 // running pods with status, so get has something real to print.

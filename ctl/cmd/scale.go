@@ -61,6 +61,7 @@ so two people scaling at once cannot overwrite each other unknowingly.`,
 					if spec != nil {
 						have = *spec
 					}
+					//lint:ignore ST1005 kubectl's exact wording, shown to users as is
 					return fmt.Errorf("Expected replicas to be %d, was %d", current, have)
 				}
 				return nil

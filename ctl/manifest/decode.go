@@ -164,7 +164,7 @@ func Decode(source string, data []byte) ([]Document, error) {
 			for _, it := range items {
 				m, ok := it.(map[string]any)
 				if !ok {
-					return nil, &DecodeError{Source: source, Index: idx, Err: errors.New("List items must be objects")}
+					return nil, &DecodeError{Source: source, Index: idx, Err: errors.New("the items of a List must be objects")}
 				}
 				d, err := decodeObject(m)
 				if err != nil {
