@@ -174,6 +174,13 @@ func setup(t *testing.T) (*harness.Cluster, context.Context) {
 			t.Log(b.String())
 		}
 	})
+	// Runs before the dump: a component that crashed during the test
+	// fails it, whatever the test itself checked.
+	t.Cleanup(func() {
+		if dead := cluster.Dead(); len(dead) > 0 {
+			t.Errorf("components exited during %s: %v%s", t.Name(), dead, cluster.ExitReport(dead))
+		}
+	})
 	return cluster, suiteCtx
 }
 

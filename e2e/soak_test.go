@@ -120,6 +120,9 @@ func TestSoak(t *testing.T) {
 	}
 
 	t.Logf("desired at the end: %v", desired)
+	if dead := c.Dead(); len(dead) > 0 {
+		t.Fatalf("components exited during the soak: %v%s", dead, c.ExitReport(dead))
+	}
 	for _, name := range names {
 		n, exists := desired[name]
 		if !exists {

@@ -207,3 +207,14 @@ func (c *Cluster) StopReplica(ctx context.Context, name string) error {
 	c.mu.Unlock()
 	return nil
 }
+
+// ExitReport shows, for each named component, its last log lines: why a
+// component that should run has exited.
+func (c *Cluster) ExitReport(names []string) string {
+	var b strings.Builder
+	for _, n := range names {
+		p, _ := c.Process(n)
+		fmt.Fprintf(&b, "\n--- %s (pid %d) exited; last lines of %s:\n%s\n", n, p.Pid, p.Log, tailLines(p.Log, 40))
+	}
+	return b.String()
+}
