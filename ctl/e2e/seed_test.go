@@ -166,6 +166,13 @@ func TestSeedScenarioWithControlPlane(t *testing.T) {
 		return regexp.MustCompile(`^k8s-nginx   ([0-9.]+:80,){2}[0-9.]+:80   \d+s\n$`).MatchString(e.run("get", "ep", "k8s-nginx", "--no-headers").out)
 	})
 
+	if out := e.ok("describe", "svc", "k8s-nginx"); !regexp.MustCompile(`\nEndpoints: +([0-9.]+:80,){2}[0-9.]+:80\n`).MatchString(out) {
+		t.Errorf("describe svc shows no endpoints:\n%s", out)
+	}
+	if out := e.ok("describe", "node", "node-1"); !regexp.MustCompile(`\nNon-terminated Pods: +\(\d in total\)\n`).MatchString(out) || !strings.Contains(out, "Ready") {
+		t.Errorf("describe node:\n%s", out)
+	}
+
 	victim := strings.Fields(strings.Split(pods, "\n")[1])[0]
 	if got := e.ok("delete", "pod", victim); got != fmt.Sprintf("pod %q deleted\n", victim) {
 		t.Errorf("delete pod printed %q", got)
