@@ -12,7 +12,6 @@
 package pki
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -26,6 +25,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -444,7 +444,7 @@ func sameSet(a, b []string) bool {
 
 // validName keeps file names inside dir: no separators, no dot files.
 func validName(name string) error {
-	if name == "" || name == "ca" || name[0] == '.' || bytes.ContainsAny([]byte(name), `/\`) {
+	if name == "" || name == "ca" || name[0] == '.' || strings.ContainsAny(name, `/\`) {
 		return fmt.Errorf("invalid certificate name %q", name)
 	}
 	return nil
