@@ -33,6 +33,9 @@ type Config struct {
 	DataDir string
 	// EtcdServers, when set, replaces the embedded etcd by a cluster.
 	EtcdServers []string
+	// EtcdCAFile, EtcdCertFile and EtcdKeyFile secure the connection to
+	// an external etcd cluster.
+	EtcdCAFile, EtcdCertFile, EtcdKeyFile string
 	// EtcdListenClient is the embedded etcd's client URL (default: a free
 	// loopback port; nobody but the apiserver should use it).
 	EtcdListenClient string

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -38,12 +39,39 @@ func freeLoopbackURL() (*url.URL, error) {
 	return url.Parse("http://" + ln.Addr().String())
 }
 
+// etcdTLS is the client TLS towards an external etcd cluster, if configured.
+func (cfg Config) etcdTLS() (*tls.Config, error) {
+	if cfg.EtcdCAFile == "" && cfg.EtcdCertFile == "" && cfg.EtcdKeyFile == "" {
+		return nil, nil
+	}
+	if cfg.EtcdCAFile == "" || (cfg.EtcdCertFile == "") != (cfg.EtcdKeyFile == "") {
+		return nil, fmt.Errorf("--etcd-cafile is required with TLS to etcd, and --etcd-certfile and --etcd-keyfile go together")
+	}
+	pool, err := readPool(cfg.EtcdCAFile)
+	if err != nil {
+		return nil, fmt.Errorf("--etcd-cafile: %w", err)
+	}
+	tc := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	if cfg.EtcdCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.EtcdCertFile, cfg.EtcdKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("--etcd-certfile/--etcd-keyfile: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
+
 // startEtcd starts an embedded etcd in dataDir, or connects to servers.
 func startEtcd(ctx context.Context, cfg Config, log *slog.Logger) (*etcdBackend, error) {
 	if len(cfg.EtcdServers) > 0 {
+		tlsConfig, err := cfg.etcdTLS()
+		if err != nil {
+			return nil, err
+		}
 		cli, err := clientv3.New(clientv3.Config{
 			Endpoints: cfg.EtcdServers, DialTimeout: 5 * time.Second, Context: ctx,
-			Logger: zap.NewNop(), AutoSyncInterval: 30 * time.Second,
+			Logger: zap.NewNop(), AutoSyncInterval: 30 * time.Second, TLS: tlsConfig,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("connect to --etcd-servers %v: %w", cfg.EtcdServers, err)
