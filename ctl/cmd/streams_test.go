@@ -191,6 +191,12 @@ func TestLogs(t *testing.T) {
 	if got := e.ok("logs", "deploy/web", "-c", "nginx", "-p"); !strings.HasPrefix(got, "nginx: line 1") {
 		t.Errorf("logs deploy/web: %q", got)
 	}
+	if got := e.ok("logs", "-l", "app=web", "--all-containers", "--prefix", "--tail=1"); got != "[pod/web/nginx] nginx: line 3\n[pod/web/sidecar] sidecar: line 3\n" {
+		t.Errorf("logs -l --all-containers --prefix: %q", got)
+	}
+	if got := e.fails("logs", "-f", "-l", "app=web", "--all-containers", "--max-log-requests=1"); !strings.Contains(got, "maximum allowed concurrency is 1") {
+		t.Errorf("too many follows: %q", got)
+	}
 	f := e.startAsync("logs", "-f", "web", "-c", "nginx")
 	eventually(t, "followed logs", func() bool { return strings.Contains(f.out.String(), "line 3") })
 	if r := f.stop(); r.code != 0 {
