@@ -23,6 +23,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/skiff-dev/skiff/internal/imagebuild"
@@ -88,6 +89,9 @@ type Cluster struct {
 	// after Down sees exactly what the cluster added.
 	hostChains map[string]bool
 
+	// lock is WorkDir's lock file, held while the cluster exists.
+	lock *os.File
+
 	mu    sync.Mutex
 	procs map[string]localcluster.Process // by name; replaced on restart
 	// restarted are the processes the harness started itself: Down stops
@@ -141,20 +145,27 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 		WaitTimeout:   3 * time.Minute,
 		Logger:        log,
 	}
+	lock, err := lockWorkDir(o.WorkDir)
+	if err != nil {
+		return nil, err
+	}
 	// A previous run killed before its Down (a test binary timeout) left
 	// its cluster behind: remove it first, by the same names.
 	if err := localcluster.Down(ctx, cfg); err != nil {
+		lock.Close()
 		return nil, fmt.Errorf("remove a previous e2e cluster: %w", err)
 	}
 	log.Info("building binaries and images", "dir", o.WorkDir)
 	binDir, imageDir, err := Build(ctx, o.RepoRoot, o.WorkDir)
 	if err != nil {
+		lock.Close()
 		return nil, err
 	}
 	cfg.BinDir, cfg.ImageDir = binDir, imageDir
 	cfg = cfg.WithDefaults()
 	chains, err := hostChains(ctx)
 	if err != nil {
+		lock.Close()
 		return nil, err
 	}
 	c := &Cluster{
@@ -163,6 +174,7 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 		AdminConfig: cfg.AdminConfigCopy(),
 		log:         log,
 		hostChains:  chains,
+		lock:        lock,
 		procs:       map[string]localcluster.Process{},
 	}
 	log.Info("starting the cluster", "name", cfg.Name, "stateDir", cfg.StateDir)
@@ -196,6 +208,9 @@ func (c *Cluster) Down(ctx context.Context) error {
 	}
 	if err := localcluster.Down(ctx, c.Config); err != nil {
 		errs = append(errs, err)
+	}
+	if len(errs) == 0 {
+		c.lock.Close() // releases the lock
 	}
 	return errors.Join(errs...)
 }
@@ -235,4 +250,21 @@ func (c *Cluster) ContainerdSocket(i int) string {
 // NodeDir is node i's directory in the state dir.
 func (c *Cluster) NodeDir(i int) string {
 	return filepath.Join(c.Config.StateDir, "nodes", c.Config.NodeName(i))
+}
+
+// lockWorkDir takes WorkDir's lock, so two runs of the suite (two go test
+// invocations) never drive, or tear down, the same cluster.
+func lockWorkDir(dir string) (*os.File, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("work dir: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("work dir lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("another run of the e2e suite holds %s (%w): wait for it to finish", f.Name(), err)
+	}
+	return f, nil
 }

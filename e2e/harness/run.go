@@ -99,7 +99,7 @@ func (c *Cluster) FetchFromNode(ctx context.Context, i int, url string) (string,
 // Ctr runs containerd's ctr against node i's containerd in the kubelet's
 // containerd namespace.
 func (c *Cluster) Ctr(ctx context.Context, i int, args ...string) (Result, error) {
-	return run(ctx, append([]string{"ctr", "-a", c.ContainerdSocket(i), "-n", KubeletContainerdNamespace}, args...)...)
+	return run(ctx, append([]string{"ctr", "--connect-timeout", "5s", "-a", c.ContainerdSocket(i), "-n", KubeletContainerdNamespace}, args...)...)
 }
 
 // KubeletContainerdNamespace is the containerd namespace the kubelet runs
