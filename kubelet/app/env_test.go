@@ -171,19 +171,19 @@ func (e *env) createPod(name string, containers ...*api.Container) *api.Pod {
 
 // waitPod watches the pod until cond holds for one of its versions: a
 // watch sees every status the kubelet writes, even short-lived ones.
-func (e *env) waitPod(name string, timeout time.Duration, what string, cond func(*api.Pod) bool) *api.Pod {
-	e.t.Helper()
+func (e *env) waitPod(t testing.TB, name string, timeout time.Duration, what string, cond func(*api.Pod) bool) *api.Pod {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	w, err := e.pods().Watch(ctx, "default", client.ListOptions{FieldSelector: "metadata.name=" + name})
 	if err != nil {
-		e.t.Fatalf("watch pod %s: %v", name, err)
+		t.Fatalf("watch pod %s: %v", name, err)
 	}
 	var last *api.Pod
 	for {
 		ev, err := w.Next()
 		if err != nil {
-			e.t.Fatalf("pod %s: waiting for %s: %v; last status: %v", name, what, err, last.GetStatus())
+			t.Fatalf("pod %s: waiting for %s: %v; last status: %v", name, what, err, last.GetStatus())
 		}
 		if ev.Object == nil || ev.Type == client.Deleted {
 			continue

@@ -25,18 +25,18 @@ func TestProbesLimitsTTYAndOrphans(t *testing.T) {
 	e.createPod("orphan", busybox("main", "sleep 1000"))
 
 	t.Run("readiness probe gates the Ready condition", func(t *testing.T) {
-		p := e.waitPod("probed", 60*time.Second, "Running", running)
+		p := e.waitPod(t, "probed", 60*time.Second, "Running", running)
 		if ready(p) {
 			t.Fatal("Ready before the readiness probe passed")
 		}
 		if _, _, code := execInPod(t, e, "probed", "touch", "/www/ready"); code != 0 {
 			t.Fatal("touch failed")
 		}
-		e.waitPod("probed", 20*time.Second, "Ready", ready)
+		e.waitPod(t, "probed", 20*time.Second, "Ready", ready)
 	})
 
 	t.Run("limits become cgroup limits", func(t *testing.T) {
-		p := e.waitPod("probed", 60*time.Second, "Running", running)
+		p := e.waitPod(t, "probed", 60*time.Second, "Running", running)
 		var id string
 		for _, c := range e.containers(t) {
 			if c.Pod.UID == p.GetMetadata().GetUid() && c.Status == runtime.StatusRunning {
@@ -132,14 +132,14 @@ func TestProbesLimitsTTYAndOrphans(t *testing.T) {
 		if _, _, code := execInPod(t, e, "probed", "rm", "/tmp/alive"); code != 0 {
 			t.Fatal("rm failed")
 		}
-		e.waitPod("probed", 30*time.Second, "a restart", func(p *api.Pod) bool {
+		e.waitPod(t, "probed", 30*time.Second, "a restart", func(p *api.Pod) bool {
 			cs := p.GetStatus().GetContainerStatuses()
 			return len(cs) == 1 && cs[0].GetRestartCount() >= 1
 		})
 	})
 
 	t.Run("pods deleted while the kubelet was down are cleaned up", func(t *testing.T) {
-		p := e.waitPod("orphan", 60*time.Second, "Running", running)
+		p := e.waitPod(t, "orphan", 60*time.Second, "Running", running)
 		uid := p.GetMetadata().GetUid()
 		e.stop()
 		zero := int64(0)
@@ -168,7 +168,7 @@ func TestProbesLimitsTTYAndOrphans(t *testing.T) {
 			t.Errorf("leases = %v, want only the probed pod's", ips)
 		}
 		// The running pod was adopted, not restarted.
-		e.waitPod("probed", 20*time.Second, "Running", running)
+		e.waitPod(t, "probed", 20*time.Second, "Running", running)
 	})
 }
 

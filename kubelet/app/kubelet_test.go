@@ -94,7 +94,7 @@ func httpGet(t *testing.T, url string) string {
 func TestPodRunsServesExecLogsSurvivesRestartAndDeletesCleanly(t *testing.T) {
 	e := newEnv(t)
 	e.createPod("web", busybox("main", httpdScript))
-	pod := e.waitPod("web", 60*time.Second, "Running", running)
+	pod := e.waitPod(t, "web", 60*time.Second, "Running", running)
 	st := pod.GetStatus()
 
 	// It got an IP from the node's pod CIDR and serves HTTP to the node.
@@ -143,7 +143,7 @@ func TestPodRunsServesExecLogsSurvivesRestartAndDeletesCleanly(t *testing.T) {
 	if len(before) != 1 || len(after) != 1 || before[0].ID != after[0].ID || before[0].Pid != after[0].Pid || after[0].Status != runtime.StatusRunning {
 		t.Fatalf("containers before restart %+v, after %+v", before, after)
 	}
-	pod = e.waitPod("web", 10*time.Second, "Running after kubelet restart", running)
+	pod = e.waitPod(t, "web", 10*time.Second, "Running after kubelet restart", running)
 	if pod.GetStatus().GetPodIp() != st.GetPodIp() || pod.GetStatus().GetContainerStatuses()[0].GetRestartCount() != 0 {
 		t.Errorf("after kubelet restart: podIP %s (was %s), status %v", pod.GetStatus().GetPodIp(), st.GetPodIp(), pod.GetStatus())
 	}
@@ -238,20 +238,20 @@ func TestCrashLoopBackOffAndImagePullErrors(t *testing.T) {
 	e.createPod("missing", &api.Container{Name: "main", Image: "127.0.0.1:1/missing:v1"})
 
 	// A missing image shows ErrImagePull with the reason, then back-off.
-	p := e.waitPod("missing", 30*time.Second, "ErrImagePull", func(p *api.Pod) bool { return waitingReason(p) == "ErrImagePull" })
+	p := e.waitPod(t, "missing", 30*time.Second, "ErrImagePull", func(p *api.Pod) bool { return waitingReason(p) == "ErrImagePull" })
 	if msg := p.GetStatus().GetContainerStatuses()[0].GetState().GetWaiting().GetMessage(); !strings.Contains(msg, "127.0.0.1:1/missing:v1") {
 		t.Errorf("ErrImagePull message %q does not name the image", msg)
 	}
 	if p.GetStatus().GetPhase() != "Pending" {
 		t.Errorf("phase = %s, want Pending", p.GetStatus().GetPhase())
 	}
-	e.waitPod("missing", 30*time.Second, "ImagePullBackOff", func(p *api.Pod) bool { return waitingReason(p) == "ImagePullBackOff" })
+	e.waitPod(t, "missing", 30*time.Second, "ImagePullBackOff", func(p *api.Pod) bool { return waitingReason(p) == "ImagePullBackOff" })
 
 	// A crashing container is restarted with growing back-off (1s, 2s, 4s
 	// here) and shows CrashLoopBackOff, the back-off, and its restarts.
 	e.createPod("crash", busybox("main", "echo crashing; exit 1"))
 	var backoffs []time.Duration // distinct back-offs, in the order seen
-	e.waitPod("crash", 60*time.Second, "3 restarts", func(p *api.Pod) bool {
+	e.waitPod(t, "crash", 60*time.Second, "3 restarts", func(p *api.Pod) bool {
 		cs := p.GetStatus().GetContainerStatuses()
 		if len(cs) == 0 {
 			return false
@@ -307,7 +307,7 @@ func TestFinishedPodReleasesItsIPAndKeepsLogs(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	p := e.waitPod("job", 60*time.Second, "Succeeded", func(p *api.Pod) bool { return p.GetStatus().GetPhase() == "Succeeded" })
+	p := e.waitPod(t, "job", 60*time.Second, "Succeeded", func(p *api.Pod) bool { return p.GetStatus().GetPhase() == "Succeeded" })
 	term := p.GetStatus().GetContainerStatuses()[0].GetState().GetTerminated()
 	if term.GetReason() != "Completed" || term.GetExitCode() != 0 || p.GetStatus().GetPodIp() == "" {
 		t.Errorf("finished pod status: %v", p.GetStatus())
@@ -323,7 +323,7 @@ func TestFinishedPodReleasesItsIPAndKeepsLogs(t *testing.T) {
 		t.Errorf("logs = %q", logs)
 	}
 	time.Sleep(2 * time.Second) // more syncs: the pod must stay finished, not restarted
-	if p := e.waitPod("job", time.Second, "Succeeded", func(p *api.Pod) bool { return p.GetStatus().GetPhase() == "Succeeded" }); p.GetStatus().GetContainerStatuses()[0].GetRestartCount() != 0 {
+	if p := e.waitPod(t, "job", time.Second, "Succeeded", func(p *api.Pod) bool { return p.GetStatus().GetPhase() == "Succeeded" }); p.GetStatus().GetContainerStatuses()[0].GetRestartCount() != 0 {
 		t.Errorf("finished pod was restarted: %v", p.GetStatus())
 	}
 	if _, err := e.pods().Delete(context.Background(), "default", "job", client.DeleteOptions{}); err != nil {
@@ -353,7 +353,7 @@ func testHostNetwork(t *testing.T, e *env) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	p := e.waitPod("hostnet", 60*time.Second, "Running", running)
+	p := e.waitPod(t, "hostnet", 60*time.Second, "Running", running)
 	if p.GetStatus().GetPodIp() != "127.0.0.1" {
 		t.Errorf("hostNetwork podIP = %q, want the node IP", p.GetStatus().GetPodIp())
 	}
@@ -379,7 +379,7 @@ func testGracePeriodKill(t *testing.T, e *env) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	e.waitPod("stubborn", 60*time.Second, "Running", running)
+	e.waitPod(t, "stubborn", 60*time.Second, "Running", running)
 	start := time.Now()
 	if _, err := e.pods().Delete(context.Background(), "default", "stubborn", client.DeleteOptions{}); err != nil {
 		t.Fatal(err)
@@ -416,7 +416,7 @@ func testDeleteDuringPull(t *testing.T, e *env) {
 		}
 	}()
 	e.createPod("stuck", &api.Container{Name: "main", Image: lis.Addr().String() + "/hang:v1"})
-	e.waitPod("stuck", 30*time.Second, "ContainerCreating", func(p *api.Pod) bool { return waitingReason(p) == "ContainerCreating" })
+	e.waitPod(t, "stuck", 30*time.Second, "ContainerCreating", func(p *api.Pod) bool { return waitingReason(p) == "ContainerCreating" })
 	time.Sleep(time.Second) // the pull is under way
 	start := time.Now()
 	zero := int64(0)

@@ -157,7 +157,7 @@ func TestNodeRegistrationPreloadAndRegistryPull(t *testing.T) {
 		ref := registry + "/test/busybox:v1"
 		pushBusybox(t, e, ref)
 		e.createPod("pulled", &api.Container{Name: "main", Image: ref, Command: []string{"sleep", "1000"}})
-		p := e.waitPod("pulled", 60*time.Second, "Running", running)
+		p := e.waitPod(t, "pulled", 60*time.Second, "Running", running)
 		if id := p.GetStatus().GetContainerStatuses()[0].GetImageId(); id != ref {
 			t.Errorf("imageID = %q, want %q", id, ref)
 		}
@@ -165,7 +165,7 @@ func TestNodeRegistrationPreloadAndRegistryPull(t *testing.T) {
 
 	t.Run("the preloaded nginx image serves its welcome page", func(t *testing.T) {
 		e.createPod("nginx", &api.Container{Name: "nginx", Image: "nginx", ImagePullPolicy: "IfNotPresent", Ports: []*api.ContainerPort{{ContainerPort: 80}}})
-		p := e.waitPod("nginx", 60*time.Second, "Running", running)
+		p := e.waitPod(t, "nginx", 60*time.Second, "Running", running)
 		if body := httpGet(t, "http://"+p.GetStatus().GetPodIp()+"/"); !strings.Contains(body, "Welcome to nginx!") {
 			t.Errorf("GET nginx pod = %q", body)
 		}
@@ -192,7 +192,7 @@ func TestPodCIDRComesFromTheNodeSpec(t *testing.T) {
 	}
 	e.cfg.PodCIDR = cidr // for the clean-up's CNI DEL
 	e.createPod("web", busybox("main", "sleep 1000"))
-	p := e.waitPod("web", 60*time.Second, "Running", running)
+	p := e.waitPod(t, "web", 60*time.Second, "Running", running)
 	_, n, _ := net.ParseCIDR(cidr)
 	if !n.Contains(net.ParseIP(p.GetStatus().GetPodIp())) {
 		t.Errorf("podIP %s not in the node's podCIDR %s", p.GetStatus().GetPodIp(), cidr)

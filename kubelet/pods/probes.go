@@ -13,13 +13,13 @@ func probeKey(containerID string, kind probe.Kind) string { return containerID +
 
 // ensureProbes starts the readiness and liveness loops of a running
 // container run, once.
-func (w *worker) ensureProbes(ctx context.Context, pod *api.Pod, sb *runtime.Sandbox, c *api.Container, run *runtime.Container) {
+func (w *worker) ensureProbes(pod *api.Pod, sb *runtime.Sandbox, c *api.Container, run *runtime.Container) {
 	for kind, pr := range map[probe.Kind]*api.Probe{probe.Readiness: c.GetReadinessProbe(), probe.Liveness: c.GetLivenessProbe()} {
 		key := probeKey(run.ID, kind)
 		if pr == nil || w.probes[key] != nil {
 			continue
 		}
-		pctx, cancel := context.WithCancel(ctx)
+		pctx, cancel := context.WithCancel(w.runCtx)
 		pr := &probeRun{containerID: run.ID, cancel: cancel, done: make(chan struct{})}
 		w.probes[key] = pr
 		target := probe.Target{Container: c, ContainerID: run.ID, PodIP: sb.IP}
@@ -27,6 +27,7 @@ func (w *worker) ensureProbes(ctx context.Context, pod *api.Pod, sb *runtime.San
 		if kind == probe.Liveness {
 			spec = c.GetLivenessProbe()
 		}
+		w.log.Debug("starting probe", "probe", string(kind), "container", c.GetName(), "containerID", run.ID)
 		go func() {
 			defer close(pr.done)
 			probe.Loop(pctx, w.m.prober, kind, spec, target, w.log, func(ok bool, msg string) {

@@ -39,6 +39,9 @@ type worker struct {
 	cancelSync context.CancelFunc
 
 	// Owned by the worker goroutine.
+	// runCtx lives as long as the worker: probes hang off it, not off a
+	// single sync.
+	runCtx context.Context
 	pulls  map[string]*pullState // by container name
 	starts map[string]*pullState // create failures, by container name
 	probes map[string]*probeRun  // by container id + kind
@@ -106,6 +109,7 @@ func (w *worker) snapshot() (*api.Pod, bool) {
 }
 
 func (w *worker) run(ctx context.Context) {
+	w.runCtx = ctx
 	defer w.stopProbes(nil)
 	for {
 		pod, gone := w.snapshot()
@@ -227,7 +231,7 @@ func (w *worker) sync(ctx context.Context, pod *api.Pod) (time.Time, error) {
 			}
 		case cur.Status == runtime.StatusRunning:
 			running[cur.ID] = true
-			w.ensureProbes(ctx, pod, sb, c, cur)
+			w.ensureProbes(pod, sb, c, cur)
 			if ok, known := w.verdict(cur.ID, probe.Liveness); known && !ok {
 				w.log.Info("liveness probe failed, restarting container", "container", c.GetName())
 				w.event(pod, "Normal", "Killing", "Container %s failed liveness probe, will be restarted", c.GetName())

@@ -40,6 +40,7 @@ func Loop(ctx context.Context, p *Prober, kind Kind, pr *api.Probe, t Target, lo
 		case <-timer.C:
 		}
 		ok, msg := p.Probe(ctx, pr, t)
+		log.Debug("probed", "probe", string(kind), "container", t.Container.GetName(), "ok", ok, "message", msg)
 		if ctx.Err() != nil {
 			return
 		}
