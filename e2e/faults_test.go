@@ -174,9 +174,6 @@ func TestComponentCrashes(t *testing.T) {
 			for i := 1; i <= c.Config.Nodes; i++ {
 				probes = append(probes, startProber(t, ctx, c, i, url))
 			}
-			if err := c.Kill(ctx, tt.component); err != nil {
-				t.Fatal(err)
-			}
 			t.Cleanup(func() {
 				// Whatever failed, leave the component running for the
 				// next test.
@@ -186,6 +183,9 @@ func TestComponentCrashes(t *testing.T) {
 					}
 				}
 			})
+			if err := c.Kill(ctx, tt.component); err != nil {
+				t.Fatal(err)
+			}
 			want := tt.whileDown(t)
 			// Keep the component down long enough for every node to
 			// fetch through the Service a few times meanwhile.
