@@ -4,6 +4,14 @@
 // a user types. It checks the seed scenario, faults survived with nothing
 // lost, and a small soak. It needs root; without root it skips unless
 // CI is set, where it fails.
+//
+// Run it alone with `sudo go test -count=1 -v -timeout 30m ./e2e/` (about
+// 10 minutes on 2 cores), one test with -run (the cluster is started
+// once for the whole binary, every test makes and removes its own
+// deployments). The cluster lives in /tmp/skiff-e2e (locked: one run at
+// a time), is named e2e on 10.251.0.0/24 with its API on port 6543, and is
+// always removed at the end; component logs stay in
+// /tmp/skiff-e2e/last-logs. SKIFF_E2E_SEED replays a soak.
 package e2e
 
 import (
