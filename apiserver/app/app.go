@@ -132,6 +132,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Reg
 		return nil, err
 	}
 	store := storage.New(backend.client, cfg.EtcdPrefix)
+	if backend.untrustedProgress {
+		cfg.WatchCache.IgnoreProgressNotify = true
+		cfg.WatchCache.FreshTimeout = 20 * time.Millisecond
+	}
 	caches := map[string]*watchcache.Cache{}
 	for _, info := range kinds.All() {
 		caches[info.Resource] = watchcache.New(info, backend.client, store.ResourcePrefix(info.Resource), cfg.WatchCache, log)

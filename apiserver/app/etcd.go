@@ -19,6 +19,27 @@ import (
 type etcdBackend struct {
 	client   *clientv3.Client
 	embedded *embed.Etcd
+	// untrustedProgress: some member's progress notifications may run
+	// ahead of its events (etcd issue 15220).
+	untrustedProgress bool
+}
+
+// progressNotifyTrusted says whether an etcd version sends progress
+// notifications only after the events before them: 3.4.25+ and 3.5.8+.
+func progressNotifyTrusted(version string) bool {
+	var major, minor, patch int
+	if _, err := fmt.Sscanf(version, "%d.%d.%d", &major, &minor, &patch); err != nil {
+		return false
+	}
+	switch {
+	case major != 3:
+		return major > 3
+	case minor == 4:
+		return patch >= 25
+	case minor == 5:
+		return patch >= 8
+	}
+	return minor > 5
 }
 
 func (b *etcdBackend) Close() {
@@ -82,8 +103,21 @@ func startEtcd(ctx context.Context, cfg Config, log *slog.Logger) (*etcdBackend,
 			cli.Close()
 			return nil, fmt.Errorf("etcd %v is not reachable: %w", cfg.EtcdServers, err)
 		}
-		log.Info("using external etcd", "endpoints", cfg.EtcdServers)
-		return &etcdBackend{client: cli}, nil
+		b := &etcdBackend{client: cli}
+		for _, ep := range cfg.EtcdServers {
+			st, err := cli.Status(sctx, ep)
+			if err != nil {
+				continue
+			}
+			if !progressNotifyTrusted(st.Version) {
+				b.untrustedProgress = true
+			}
+			log.Info("using external etcd", "endpoint", ep, "version", st.Version)
+		}
+		if b.untrustedProgress {
+			log.Warn("etcd before 3.4.25/3.5.8 may report progress ahead of its events: reads of idle kinds go to etcd")
+		}
+		return b, nil
 	}
 	ecfg := embed.NewConfig()
 	ecfg.Dir = cfg.DataDir

@@ -153,7 +153,7 @@ func (s *Server) namespaceUsable(ctx context.Context, namespace string) error {
 	obj, ok := c.Peek(key)
 	if !ok {
 		var err error
-		if obj, _, ok, err = c.Get(ctx, key); err != nil {
+		if obj, _, ok, err = s.getFresh(ctx, nsInfo, key); err != nil {
 			return apiError(nsInfo, namespace, err)
 		}
 	}
@@ -268,7 +268,7 @@ func (s *Server) Get(ctx context.Context, req *api.GetRequest) (*anypb.Any, erro
 	if req.GetName() == "" {
 		return nil, invalidArg("name: Required value")
 	}
-	_, encoded, ok, err := s.caches[info.Resource].Get(ctx, s.key(info, req.GetNamespace(), req.GetName()))
+	_, encoded, ok, err := s.getFresh(ctx, info, s.key(info, req.GetNamespace(), req.GetName()))
 	if err != nil {
 		return nil, apiError(info, req.GetName(), err)
 	}
@@ -292,7 +292,11 @@ func (s *Server) List(ctx context.Context, req *api.ListRequest) (*api.ListRespo
 	if !info.Namespaced {
 		namespace = ""
 	}
-	items, rev, err := s.caches[info.Resource].List(ctx, s.store.NamespacePrefix(info.Resource, namespace), sel)
+	prefix := s.store.NamespacePrefix(info.Resource, namespace)
+	items, rev, err := s.caches[info.Resource].List(ctx, prefix, sel)
+	if errors.Is(err, watchcache.ErrNotFresh) {
+		items, rev, err = s.listFromEtcd(ctx, info, prefix, sel)
+	}
 	if err != nil {
 		return nil, apiError(info, "", err)
 	}
@@ -301,6 +305,47 @@ func (s *Server) List(ctx context.Context, req *api.ListRequest) (*api.ListRespo
 		resp.Items[i] = rawAny(info, it.Encoded)
 	}
 	return resp, nil
+}
+
+// getFresh reads one object consistently: from the watch cache when it can
+// prove it is as fresh as etcd, from etcd when it cannot.
+func (s *Server) getFresh(ctx context.Context, info *kinds.Info, key string) (kinds.Object, []byte, bool, error) {
+	obj, encoded, ok, err := s.caches[info.Resource].Get(ctx, key)
+	if !errors.Is(err, watchcache.ErrNotFresh) {
+		return obj, encoded, ok, err
+	}
+	raw, rev, err := s.store.GetRaw(ctx, key)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil, false, nil
+	}
+	if err != nil {
+		return nil, nil, false, err
+	}
+	obj, encoded, err = watchcache.Decode(info, raw, rev)
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("decode %s: %w", key, err)
+	}
+	return obj, encoded, true, nil
+}
+
+// listFromEtcd is List's consistent fallback when the cache cannot prove
+// it is fresh.
+func (s *Server) listFromEtcd(ctx context.Context, info *kinds.Info, prefix string, sel selectors.Selector) ([]watchcache.Item, int64, error) {
+	raws, rev, err := s.store.List(ctx, prefix)
+	if err != nil {
+		return nil, 0, err
+	}
+	items := make([]watchcache.Item, 0, len(raws))
+	for _, r := range raws {
+		obj, encoded, err := watchcache.Decode(info, r.Value, r.Revision)
+		if err != nil {
+			return nil, 0, fmt.Errorf("decode %s: %w", r.Key, err)
+		}
+		if sel.Matches(obj) {
+			items = append(items, watchcache.Item{Object: obj, Encoded: encoded})
+		}
+	}
+	return items, rev, nil
 }
 
 // Version implements api.APIServer.

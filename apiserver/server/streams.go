@@ -58,7 +58,7 @@ func (s *Server) kubeletFor(ctx context.Context, namespace, name string) (api.Ku
 		return nil, nil, status.Error(codes.Unimplemented, "this apiserver cannot reach kubelets")
 	}
 	podInfo, _ := kinds.ByResource("pods")
-	obj, _, ok, err := s.caches["pods"].Get(ctx, s.key(podInfo, namespace, name))
+	obj, _, ok, err := s.getFresh(ctx, podInfo, s.key(podInfo, namespace, name))
 	if err != nil {
 		return nil, nil, apiError(podInfo, name, err)
 	}
@@ -70,7 +70,8 @@ func (s *Server) kubeletFor(ctx context.Context, namespace, name string) (api.Ku
 	if nodeName == "" {
 		return nil, nil, status.Errorf(codes.FailedPrecondition, "pod %s is not scheduled to a node yet", name)
 	}
-	nodeObj, _, ok, err := s.caches["nodes"].Get(ctx, s.store.Key("nodes", "", nodeName))
+	nodeInfo, _ := kinds.ByResource("nodes")
+	nodeObj, _, ok, err := s.getFresh(ctx, nodeInfo, s.store.Key("nodes", "", nodeName))
 	if err != nil || !ok {
 		return nil, nil, status.Errorf(codes.Unavailable, "node %q of pod %s is unknown", nodeName, name)
 	}

@@ -106,6 +106,18 @@ func (s *Store) Get(ctx context.Context, key string, obj kinds.Object) (int64, e
 	return resp.Kvs[0].ModRevision, nil
 }
 
+// GetRaw returns the stored bytes at key and the revision that wrote them.
+func (s *Store) GetRaw(ctx context.Context, key string) ([]byte, int64, error) {
+	resp, err := s.cli.Get(ctx, key)
+	if err != nil {
+		return nil, 0, fmt.Errorf("get %s: %w", key, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, 0, ErrNotFound
+	}
+	return resp.Kvs[0].Value, resp.Kvs[0].ModRevision, nil
+}
+
 // Exists reports whether a key holds a value.
 func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
 	resp, err := s.cli.Get(ctx, key, clientv3.WithCountOnly())

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -58,6 +59,11 @@ type Options struct {
 	WatcherBuffer int
 	// FreshTimeout bounds how long a consistent read waits for the cache.
 	FreshTimeout time.Duration
+	// IgnoreProgressNotify distrusts etcd's progress notifications, whose
+	// revision older servers (before 3.4.25 and 3.5.8) may send ahead of
+	// events not yet delivered. An idle kind then cannot prove it is fresh,
+	// and consistent reads fall back to etcd (ErrNotFresh).
+	IgnoreProgressNotify bool
 }
 
 func (o *Options) defaults() {
@@ -175,9 +181,11 @@ func (c *Cache) listAndWatch(ctx context.Context) error {
 			return fmt.Errorf("watch %s: %w", c.prefix, err)
 		}
 		if resp.IsProgressNotify() {
-			c.mu.Lock()
-			c.advanceLocked(resp.Header.Revision)
-			c.mu.Unlock()
+			if !c.opts.IgnoreProgressNotify {
+				c.mu.Lock()
+				c.advanceLocked(resp.Header.Revision)
+				c.mu.Unlock()
+			}
 			continue
 		}
 		c.apply(resp.Events)
@@ -186,12 +194,22 @@ func (c *Cache) listAndWatch(ctx context.Context) error {
 }
 
 func (c *Cache) decode(stored []byte, rev int64) (*entry, error) {
-	obj := c.info.New()
-	if err := proto.Unmarshal(stored, obj); err != nil {
+	obj, encoded, err := Decode(c.info, stored, rev)
+	if err != nil {
 		return nil, err
 	}
-	kinds.Meta(obj).ResourceVersion = fmt.Sprint(rev)
-	return &entry{obj: obj, stored: stored, encoded: WithResourceVersion(stored, rev), rev: rev}, nil
+	return &entry{obj: obj, stored: stored, encoded: encoded, rev: rev}, nil
+}
+
+// Decode turns stored bytes written at rev into the object and its
+// encoding as served, resourceVersion included.
+func Decode(info *kinds.Info, stored []byte, rev int64) (kinds.Object, []byte, error) {
+	obj := info.New()
+	if err := proto.Unmarshal(stored, obj); err != nil {
+		return nil, nil, err
+	}
+	kinds.Meta(obj).ResourceVersion = strconv.FormatInt(rev, 10)
+	return obj, WithResourceVersion(stored, rev), nil
 }
 
 func (c *Cache) apply(evs []*clientv3.Event) {
@@ -388,11 +406,13 @@ func (c *Cache) List(ctx context.Context, keyPrefix string, sel selectors.Select
 // Watcher receives the events of one watch.
 type Watcher struct {
 	keyPrefix string
-	sel       selectors.Selector
-	ch        chan *Event
-	done      chan struct{}
-	err       error
-	cache     *Cache
+	// minRev: events at or before it were already seen by the client.
+	minRev int64
+	sel    selectors.Selector
+	ch     chan *Event
+	done   chan struct{}
+	err    error
+	cache  *Cache
 }
 
 // Events delivers events in revision order.
@@ -433,16 +453,17 @@ func (c *Cache) Watch(ctx context.Context, keyPrefix string, sel selectors.Selec
 	case <-ctx.Done():
 		return nil, nil, 0, ctx.Err()
 	}
-	if fromRev > 0 {
-		if err := c.waitFor(ctx, fromRev); err != nil {
+	// A watch from a version needs no fresh cache: events up to fromRev
+	// are skipped whenever they arrive. A watch from "now" starts from the
+	// freshest snapshot the cache can prove, or its own if it cannot.
+	if fromRev == 0 {
+		if err := c.WaitFresh(ctx); err != nil && !errors.Is(err, ErrNotFresh) {
 			return nil, nil, 0, err
 		}
-	} else if err := c.WaitFresh(ctx); err != nil {
-		return nil, nil, 0, err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	w := &Watcher{keyPrefix: keyPrefix, sel: sel, ch: make(chan *Event, c.opts.WatcherBuffer), done: make(chan struct{}), cache: c}
+	w := &Watcher{keyPrefix: keyPrefix, sel: sel, minRev: fromRev, ch: make(chan *Event, c.opts.WatcherBuffer), done: make(chan struct{}), cache: c}
 	var initial []*Event
 	if fromRev == 0 {
 		keys := make([]string, 0, len(c.objects))
@@ -471,7 +492,7 @@ func (c *Cache) Watch(ctx context.Context, keyPrefix string, sel selectors.Selec
 		}
 	}
 	c.watchers[w] = struct{}{}
-	return w, initial, c.rev, nil
+	return w, initial, max(c.rev, fromRev), nil
 }
 
 // filter turns a cache event into the event this watcher should see: an
@@ -513,6 +534,9 @@ func (w *Watcher) filter(ev *Event) *Event {
 }
 
 func (c *Cache) sendLocked(w *Watcher, ev *Event) {
+	if ev.Rev <= w.minRev {
+		return
+	}
 	out := w.filter(ev)
 	if out == nil {
 		return
