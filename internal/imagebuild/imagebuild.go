@@ -178,8 +178,8 @@ func (img *Image) WriteTo(w io.Writer) (int64, error) {
 	diffID := hex.EncodeToString(sum[:])
 	cfg := configFile{
 		Architecture: runtime.GOARCH, OS: "linux", Created: epoch,
-		Config: containerConfig{Cmd: img.Cmd, Entrypoint: img.Entrypoint, Env: img.Env, WorkingDir: img.WorkingDir},
-		RootFS: rootFS{Type: "layers", DiffIDs: []string{"sha256:" + diffID}},
+		Config:  containerConfig{Cmd: img.Cmd, Entrypoint: img.Entrypoint, Env: img.Env, WorkingDir: img.WorkingDir},
+		RootFS:  rootFS{Type: "layers", DiffIDs: []string{"sha256:" + diffID}},
 		History: []history{{Created: epoch, CreatedBy: "skiff imagebuild " + img.Ref}},
 	}
 	if len(img.ExposedPorts) > 0 {

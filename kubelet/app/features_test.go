@@ -112,11 +112,27 @@ func TestProbesLimitsTTYAndOrphans(t *testing.T) {
 		if err := stream.Send(&api.ExecInput{Resize: &api.TerminalSize{Width: 120, Height: 40}}); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(300 * time.Millisecond)
-		if err := stream.Send(&api.ExecInput{Stdin: []byte("stty size; exit 5\n")}); err != nil {
+		// A resize overtakes nothing: it reaches the TTY soon, not before
+		// input sent after it. Ask until the shell sees the new size.
+		for i := 0; !strings.Contains(out.String(), "40 120"); i++ {
+			if i == 50 {
+				t.Fatalf("the TTY never got the new size: %q", out.String())
+			}
+			if err := stream.Send(&api.ExecInput{Stdin: []byte("stty size\n")}); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case msg, ok := <-recv:
+				if !ok {
+					t.Fatalf("stream ended: %q", out.String())
+				}
+				out.Write(msg.GetStdout())
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+		if err := stream.Send(&api.ExecInput{Stdin: []byte("exit 5\n")}); err != nil {
 			t.Fatal(err)
 		}
-		waitOutput("40 120")
 		for msg := range recv {
 			if msg.GetExited() {
 				if msg.GetExitCode() != 5 {

@@ -19,6 +19,7 @@ import (
 	ctrdimages "github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/containerd/v2/core/remotes/docker"
 
+	"github.com/skiff-dev/skiff/internal/client"
 	"github.com/skiff-dev/skiff/internal/imagebuild"
 	"github.com/skiff-dev/skiff/kubelet/containerdtest"
 	"github.com/skiff-dev/skiff/kubelet/nodestatus"
@@ -177,20 +178,39 @@ func TestNodeRegistrationPreloadAndRegistryPull(t *testing.T) {
 func TestPodCIDRComesFromTheNodeSpec(t *testing.T) {
 	var cidr string
 	e := newEnv(t, func(c *Config) { cidr, c.PodCIDR = c.PodCIDR, "" })
+	e.cfg.PodCIDR = cidr // the clean-up's CNI DEL needs one; the running kubelet has none
 	ctx := context.Background()
-	node, err := e.cluster.Client.Nodes().Get(ctx, "", e.cfg.NodeName)
-	if err != nil {
-		t.Fatal(err)
+	// Registered, and NotReady for want of a pod network.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		n, err := e.cluster.Client.Nodes().Get(ctx, "", e.cfg.NodeName)
+		if err == nil && len(n.GetStatus().GetConditions()) == 1 {
+			if c := n.GetStatus().GetConditions()[0]; c.GetType() != "Ready" || c.GetStatus() != "False" {
+				t.Errorf("node without a pod CIDR: condition %v, want Ready False", c)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node never got a status: %v %v", n, err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	if st := node.GetStatus().GetConditions(); len(st) != 1 || st[0].GetStatus() != "False" {
-		t.Errorf("node without a pod CIDR: conditions %v, want Ready False", st)
+	// What the controller-manager's IPAM does, retried on conflicts with
+	// the kubelet's status writes.
+	for {
+		node, err := e.cluster.Client.Nodes().Get(ctx, "", e.cfg.NodeName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		node.Spec.PodCidr, node.Spec.PodCidrs = cidr, []string{cidr}
+		_, err = e.cluster.Client.Nodes().Update(ctx, node)
+		if err == nil {
+			break
+		}
+		if !client.IsConflict(err) {
+			t.Fatal(err)
+		}
 	}
-	node.Spec.PodCidr = cidr
-	node.Spec.PodCidrs = []string{cidr}
-	if _, err := e.cluster.Client.Nodes().Update(ctx, node); err != nil {
-		t.Fatal(err)
-	}
-	e.cfg.PodCIDR = cidr // for the clean-up's CNI DEL
 	e.createPod("web", busybox("main", "sleep 1000"))
 	p := e.waitPod(t, "web", 60*time.Second, "Running", running)
 	_, n, _ := net.ParseCIDR(cidr)
