@@ -139,13 +139,7 @@ func runSuite(m *testing.M) (code int) {
 	if err != nil {
 		unschedulableAtUp = []string{err.Error()}
 	}
-	if err := harness.Eventually(ctx, time.Minute, time.Second, "every node schedulable", func(ctx context.Context) error {
-		left, err := c.Unschedulable(ctx)
-		if err == nil && len(left) > 0 {
-			err = fmt.Errorf("not schedulable: %v", left)
-		}
-		return err
-	}); err != nil {
+	if err := settled(ctx, c); err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
 		c.Dump(ctx, os.Stderr)
 		return 1
@@ -153,6 +147,17 @@ func runSuite(m *testing.M) (code int) {
 	cluster = c
 	code = m.Run()
 	return code
+}
+
+// settled waits until every node is schedulable.
+func settled(ctx context.Context, c *harness.Cluster) error {
+	return harness.Eventually(ctx, 2*time.Minute, time.Second, "every node schedulable", func(ctx context.Context) error {
+		left, err := c.Unschedulable(ctx)
+		if err == nil && len(left) > 0 {
+			err = fmt.Errorf("not schedulable: %v", left)
+		}
+		return err
+	})
 }
 
 // TestUpReturnsSchedulableNodes checks what `make up` promises: when Up
@@ -172,6 +177,11 @@ func setup(t *testing.T) (*harness.Cluster, context.Context) {
 	t.Helper()
 	if cluster == nil {
 		t.Fatal("no cluster: TestMain did not start one")
+	}
+	// Every test starts from a settled cluster, whatever the one before
+	// it left (a node whose kubelet just came back is still tainted).
+	if err := settled(suiteCtx, cluster); err != nil {
+		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
