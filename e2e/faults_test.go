@@ -183,6 +183,9 @@ func TestComponentCrashes(t *testing.T) {
 					}
 				}
 			})
+			if p, _ := c.Process(tt.component); !p.Alive() {
+				t.Fatalf("%s had exited before this test could kill it:%s", tt.component, c.ExitReport([]string{tt.component}))
+			}
 			if err := c.Kill(ctx, tt.component); err != nil {
 				t.Fatal(err)
 			}
