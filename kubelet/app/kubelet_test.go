@@ -405,16 +405,25 @@ func testDeleteDuringPull(t *testing.T, e *env) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { lis.Close() })
+	var conns []net.Conn
+	accepted := make(chan struct{})
 	go func() {
+		defer close(accepted)
 		for {
 			c, err := lis.Accept()
 			if err != nil {
 				return
 			}
-			t.Cleanup(func() { c.Close() })
+			conns = append(conns, c)
 		}
 	}()
+	t.Cleanup(func() {
+		lis.Close()
+		<-accepted
+		for _, c := range conns {
+			c.Close()
+		}
+	})
 	e.createPod("stuck", &api.Container{Name: "main", Image: lis.Addr().String() + "/hang:v1"})
 	e.waitPod(t, "stuck", 30*time.Second, "ContainerCreating", func(p *api.Pod) bool { return waitingReason(p) == "ContainerCreating" })
 	time.Sleep(time.Second) // the pull is under way
