@@ -124,14 +124,6 @@ func rawAny(info *kinds.Info, encoded []byte) *anypb.Any {
 	return &anypb.Any{TypeUrl: "type.googleapis.com/" + string(info.New().ProtoReflect().Descriptor().FullName()), Value: encoded}
 }
 
-// forStorage is the copy of obj written to etcd: resourceVersion is the etcd
-// revision, so it is not stored.
-func forStorage(obj kinds.Object) kinds.Object {
-	out := proto.Clone(obj).(kinds.Object)
-	kinds.Meta(out).ResourceVersion = ""
-	return out
-}
-
 const nameAlphabet = "bcdfghjklmnpqrstvwxz2456789"
 
 func randomSuffix(n int) string {
@@ -214,7 +206,11 @@ func (s *Server) Create(ctx context.Context, req *api.CreateRequest) (*anypb.Any
 			return nil, err
 		}
 		key := s.key(info, meta.Namespace, meta.Name)
-		rev, err := s.store.Create(ctx, key, forStorage(obj), sides...)
+		data, err := storage.Encode(obj)
+		if err != nil {
+			return nil, status.Error(codes.Internal, err.Error())
+		}
+		rev, err := s.store.Create(ctx, key, data, sides...)
 		if errors.Is(err, storage.ErrAlreadyExists) && attempt < 8 {
 			if generated {
 				continue
@@ -230,7 +226,7 @@ func (s *Server) Create(ctx context.Context, req *api.CreateRequest) (*anypb.Any
 		if err != nil {
 			return nil, apiError(info, meta.Name, err)
 		}
-		return withRV(obj, rev), nil
+		return rawAny(info, watchcache.WithResourceVersion(data, rev)), nil
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/skiff-dev/skiff/apiserver/admission"
 	"github.com/skiff-dev/skiff/apiserver/storage"
+	"github.com/skiff-dev/skiff/apiserver/watchcache"
 	"github.com/skiff-dev/skiff/internal/client"
 	"github.com/skiff-dev/skiff/internal/kinds"
 	"github.com/skiff-dev/skiff/proto/api"
@@ -95,11 +96,15 @@ func (s *Server) update(ctx context.Context, req *api.UpdateRequest, statusOnly 
 		}
 		return withRV(next, newRev), nil
 	}
-	newRev, err := s.store.Update(ctx, key, rev, forStorage(next))
+	data, err := storage.Encode(next)
 	if err != nil {
 		return nil, apiError(info, meta.Name, err)
 	}
-	return withRV(next, newRev), nil
+	newRev, err := s.store.Update(ctx, key, rev, data)
+	if err != nil {
+		return nil, apiError(info, meta.Name, err)
+	}
+	return rawAny(info, watchcache.WithResourceVersion(data, newRev)), nil
 }
 
 // current returns the stored object for an update that read wantRev. The
@@ -210,7 +215,10 @@ func (s *Server) Delete(ctx context.Context, req *api.DeleteRequest) (*anypb.Any
 		} else if proto.Equal(next, cur) {
 			return withRV(cur, rev), nil
 		} else {
-			newRev, err = s.store.Update(ctx, key, rev, forStorage(next))
+			var data []byte
+			if data, err = storage.Encode(next); err == nil {
+				newRev, err = s.store.Update(ctx, key, rev, data)
+			}
 		}
 		if errors.Is(err, storage.ErrConflict) {
 			continue

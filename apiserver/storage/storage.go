@@ -68,13 +68,21 @@ type Side struct {
 	Value []byte
 }
 
-// Create stores a new object; ErrAlreadyExists if the key or any side key is
-// taken. It returns the revision written.
-func (s *Store) Create(ctx context.Context, key string, obj kinds.Object, sides ...Side) (int64, error) {
+// Encode is an object as stored: protobuf without its resourceVersion,
+// which is the etcd revision and known only after the write. It clears
+// obj's resourceVersion.
+func Encode(obj kinds.Object) ([]byte, error) {
+	kinds.Meta(obj).ResourceVersion = ""
 	data, err := proto.Marshal(obj)
 	if err != nil {
-		return 0, fmt.Errorf("encode %s: %w", key, err)
+		return nil, fmt.Errorf("encode %s: %w", obj.GetMetadata().GetName(), err)
 	}
+	return data, nil
+}
+
+// Create stores a new object's bytes (see Encode); ErrAlreadyExists if the key or any side key is
+// taken. It returns the revision written.
+func (s *Store) Create(ctx context.Context, key string, data []byte, sides ...Side) (int64, error) {
 	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(key), "=", 0)}
 	ops := []clientv3.Op{clientv3.OpPut(key, string(data))}
 	for _, side := range sides {
@@ -150,11 +158,7 @@ func (s *Store) List(ctx context.Context, prefix string) ([]RawItem, int64, erro
 
 // Update writes obj at key if the stored revision is still expectRev;
 // ErrConflict otherwise, ErrNotFound when the key is gone.
-func (s *Store) Update(ctx context.Context, key string, expectRev int64, obj kinds.Object) (int64, error) {
-	data, err := proto.Marshal(obj)
-	if err != nil {
-		return 0, fmt.Errorf("encode %s: %w", key, err)
-	}
+func (s *Store) Update(ctx context.Context, key string, expectRev int64, data []byte) (int64, error) {
 	resp, err := s.cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.ModRevision(key), "=", expectRev)).
 		Then(clientv3.OpPut(key, string(data))).
@@ -231,7 +235,11 @@ func (s *Store) GuaranteedUpdate(ctx context.Context, key string, newObj func() 
 		if del {
 			newRev, err = s.Delete(ctx, key, rev)
 		} else {
-			newRev, err = s.Update(ctx, key, rev, next)
+			var data []byte
+			if data, err = Encode(next); err != nil {
+				return nil, 0, err
+			}
+			newRev, err = s.Update(ctx, key, rev, data)
 		}
 		if errors.Is(err, ErrConflict) {
 			if ctx.Err() != nil {
