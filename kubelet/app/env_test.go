@@ -128,7 +128,9 @@ func (e *env) start() {
 			return err
 		}
 	}
-	deadline := time.Now().Add(30 * time.Second)
+	// Generous: on a shared, loaded machine containerd's first calls and
+	// the preload import can be slow.
+	deadline := time.Now().Add(90 * time.Second)
 	for started() != nil {
 		select {
 		case err := <-done:
@@ -136,7 +138,7 @@ func (e *env) start() {
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			e.t.Fatal("kubelet not ready after 30s")
+			e.t.Fatal("kubelet not ready after 90s")
 		}
 	}
 }
