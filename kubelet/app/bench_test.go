@@ -37,6 +37,15 @@ func BenchmarkPodStart(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+		// Wait for the kubelet to tear them down, so the next round (and
+		// the clean-up) starts from an empty node.
+		deadline := time.Now().Add(2 * time.Minute)
+		for len(e.containers(b)) > 0 {
+			if time.Now().After(deadline) {
+				b.Fatalf("%d containers left 2m after deleting the pods", len(e.containers(b)))
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(podMean.Milliseconds()), "pod-start-mean-ms")
@@ -140,10 +149,18 @@ func bareRunLatency(b *testing.B, e *env) time.Duration {
 		}
 	}
 	for i := 0; i < benchPods; i++ {
-		if err := rt.StopContainer(context.Background(), fmt.Sprintf("bare-%d", i), 0); err != nil {
-			b.Fatal(err)
+		id := fmt.Sprintf("bare-%d", i)
+		// runc's delete can fail transiently on a loaded machine: retry.
+		var err error
+		for try := 0; try < 5; try++ {
+			if err = rt.StopContainer(context.Background(), id, 0); err == nil {
+				if err = rt.RemoveContainer(context.Background(), id); err == nil {
+					break
+				}
+			}
+			time.Sleep(500 * time.Millisecond)
 		}
-		if err := rt.RemoveContainer(context.Background(), fmt.Sprintf("bare-%d", i)); err != nil {
+		if err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -262,35 +263,39 @@ func (e *env) removeAllPods(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Keep going past failures: whatever can be removed is.
+	var errs []error
 	ctrs, err := rt.Containers(ctx)
 	if err != nil {
 		return err
 	}
 	for _, c := range ctrs {
 		if err := rt.StopContainer(ctx, c.ID, 0); err != nil {
-			return err
+			errs = append(errs, err)
 		}
 		if err := rt.RemoveContainer(ctx, c.ID); err != nil {
-			return err
+			errs = append(errs, err)
 		}
 	}
 	sbs, err := rt.Sandboxes(ctx)
 	if err != nil {
-		return err
+		return errors.Join(append(errs, err)...)
 	}
 	for _, sb := range sbs {
-		if err := network.TearDown(ctx, sb.Pod.UID, sb.NetNSPath, nil, nil); err != nil {
-			return err
-		}
-		if err := network.RemoveNetNS(sb.NetNSPath); err != nil {
-			return err
+		if sb.NetNSPath != "" {
+			if err := network.TearDown(ctx, sb.Pod.UID, sb.NetNSPath, nil, nil); err != nil {
+				errs = append(errs, err)
+			}
+			if err := network.RemoveNetNS(sb.NetNSPath); err != nil {
+				errs = append(errs, err)
+			}
 		}
 		if err := rt.RemoveSandbox(ctx, sb.Pod.UID); err != nil {
-			return err
+			errs = append(errs, err)
 		}
 		if err := rt.RemovePodCgroup(sb.Pod.UID); err != nil {
-			return err
+			errs = append(errs, err)
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
