@@ -122,21 +122,31 @@ func (m *Manager) Ready() error {
 }
 
 // Run runs the controllers until ctx ends, behind leader election when
-// configured. It returns leaderelection.ErrLeaderLost when leadership was
-// lost: the process should exit and be restarted.
+// configured. When leadership is lost (an apiserver outage longer than the
+// renew deadline), the term's controllers stop and it campaigns again, so
+// a controller-manager with no supervisor never stays idle.
 func (m *Manager) Run(ctx context.Context) error {
 	if !m.cfg.LeaderElect {
 		m.lead(ctx)
 		return nil
 	}
-	return leaderelection.Run(ctx, leaderelection.Config{
-		Client: m.client, Namespace: SystemNamespace, Name: m.cfg.LeaseName, Identity: m.cfg.Identity,
-		LeaseDuration: m.cfg.LeaseDuration, RenewDeadline: m.cfg.RenewDeadline, RetryPeriod: m.cfg.RetryPeriod,
-		OnStartedLeading: m.lead,
-		OnStoppedLeading: func() { m.logger.Warn("stopped leading", "identity", m.cfg.Identity) },
-		OnNewLeader:      func(id string) { m.logger.Info("leader is", "identity", id) },
-		Logger:           m.logger,
-	})
+	for {
+		err := leaderelection.Run(ctx, leaderelection.Config{
+			Client: m.client, Namespace: SystemNamespace, Name: m.cfg.LeaseName, Identity: m.cfg.Identity,
+			LeaseDuration: m.cfg.LeaseDuration, RenewDeadline: m.cfg.RenewDeadline, RetryPeriod: m.cfg.RetryPeriod,
+			OnStartedLeading: m.lead,
+			OnStoppedLeading: func() { m.logger.Warn("stopped leading", "identity", m.cfg.Identity) },
+			OnNewLeader:      func(id string) { m.logger.Info("leader is", "identity", id) },
+			Logger:           m.logger,
+		})
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil && !errors.Is(err, leaderelection.ErrLeaderLost) {
+			return err
+		}
+		m.logger.Warn("leadership lost: campaigning again", "identity", m.cfg.Identity)
+	}
 }
 
 // lead runs one leadership term: fresh informers and controllers until

@@ -69,32 +69,41 @@ func New(opts Options, c *client.Client, rec events.EventRecorder, reg prometheu
 // Ready reports nil once the pod and node caches are synced.
 func (a *App) Ready() error { return a.scheduler.Synced() }
 
-// Run runs until ctx ends (nil) or leadership is lost
-// (leaderelection.ErrLeaderLost: exit and let the supervisor restart, as
-// kube-scheduler does).
+// Run runs until ctx ends. With leader election it schedules only while it
+// holds the Lease; when leadership is lost (an apiserver outage longer
+// than the renew deadline) it stops scheduling and campaigns again, so a
+// scheduler with no supervisor never stays idle.
 func (a *App) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	// Stop the caches before waiting for them.
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
 	wg.Go(func() { a.scheduler.RunCaches(ctx) })
 	if !a.opts.LeaderElect {
 		a.scheduler.ScheduleLoop(ctx)
 		return nil
 	}
-	err := leaderelection.Run(ctx, leaderelection.Config{
-		Client: a.client, Namespace: LeaseNamespace, Name: LeaseName, Identity: a.opts.Identity,
-		LeaseDuration: a.opts.LeaseDuration, RenewDeadline: a.opts.RenewDeadline, RetryPeriod: a.opts.RetryPeriod,
-		OnStartedLeading: func(ctx context.Context) {
-			a.log.Info("leading: scheduling", "identity", a.opts.Identity)
-			a.scheduler.ScheduleLoop(ctx)
-		},
-		OnStoppedLeading: func() { a.log.Info("stopped leading", "identity", a.opts.Identity) },
-		OnNewLeader:      func(id string) { a.log.Info("new leader", "leader", id) },
-		Logger:           a.log,
-	})
-	if err != nil {
-		return fmt.Errorf("leader election: %w", err)
+	for {
+		err := leaderelection.Run(ctx, leaderelection.Config{
+			Client: a.client, Namespace: LeaseNamespace, Name: LeaseName, Identity: a.opts.Identity,
+			LeaseDuration: a.opts.LeaseDuration, RenewDeadline: a.opts.RenewDeadline, RetryPeriod: a.opts.RetryPeriod,
+			OnStartedLeading: func(ctx context.Context) {
+				a.log.Info("leading: scheduling", "identity", a.opts.Identity)
+				a.scheduler.ScheduleLoop(ctx)
+			},
+			OnStoppedLeading: func() { a.log.Info("stopped leading", "identity", a.opts.Identity) },
+			OnNewLeader:      func(id string) { a.log.Info("new leader", "leader", id) },
+			Logger:           a.log,
+		})
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil && !errors.Is(err, leaderelection.ErrLeaderLost) {
+			return fmt.Errorf("leader election: %w", err)
+		}
+		a.log.Warn("leadership lost: campaigning again", "identity", a.opts.Identity)
 	}
-	return nil
 }
