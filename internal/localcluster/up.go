@@ -525,14 +525,29 @@ func (u *upper) routePodCIDRs(ctx context.Context, nodes []*api.Node) error {
 	return nil
 }
 
+// readyNodes lists the nodes that are Ready and that the node lifecycle
+// controller has untainted, so a deployment created right after Up can be
+// spread over every node.
 func readyNodes(nodes []*api.Node) []string {
 	var ready []string
 	for _, n := range nodes {
-		for _, cond := range n.GetStatus().GetConditions() {
-			if cond.GetType() == "Ready" && cond.GetStatus() == "True" {
-				ready = append(ready, n.GetMetadata().GetName())
-			}
+		if schedulable(n) {
+			ready = append(ready, n.GetMetadata().GetName())
 		}
 	}
 	return ready
+}
+
+func schedulable(n *api.Node) bool {
+	for _, t := range n.GetSpec().GetTaints() {
+		if t.GetEffect() == "NoSchedule" || t.GetEffect() == "NoExecute" {
+			return false
+		}
+	}
+	for _, cond := range n.GetStatus().GetConditions() {
+		if cond.GetType() == "Ready" && cond.GetStatus() == "True" {
+			return true
+		}
+	}
+	return false
 }
