@@ -119,8 +119,10 @@ func (w *worker) run(ctx context.Context) {
 			retryAt time.Time
 			err     error
 		)
-		if gone || pod.GetMetadata().GetDeletionTimestamp() != nil {
-			err = w.terminate(ctx, pod, gone)
+		// A worker that knows no pod object (adopted from containerd, or
+		// its object deleted) can only tear down.
+		if gone || pod == nil || pod.GetMetadata().GetDeletionTimestamp() != nil {
+			err = w.terminate(ctx, pod, gone || pod == nil)
 			done = err == nil
 		} else {
 			sctx, cancel := context.WithCancel(ctx)
