@@ -38,22 +38,31 @@ func (img *Image) baseDirs() {
 func BusyboxImage(ref string) (*Image, error) {
 	img := &Image{Ref: ref, Cmd: []string{"sh"}, Env: []string{DefaultPath}, WorkingDir: "/"}
 	img.baseDirs()
+	if err := img.addBusybox(); err != nil {
+		return nil, err
+	}
+	return img, nil
+}
+
+// addBusybox adds the static busybox and its applets (sh, ls, wget, ...),
+// the shell and tools `ctl exec -it POD -- sh` expects in an image.
+func (img *Image) addBusybox() error {
 	if err := img.HostFile("/bin/busybox", BusyboxBinary); err != nil {
-		return nil, fmt.Errorf("busybox-static must be installed: %w", err)
+		return fmt.Errorf("busybox-static must be installed: %w", err)
 	}
 	out, err := exec.Command(BusyboxBinary, "--list-full").Output()
 	if err != nil {
-		return nil, fmt.Errorf("busybox --list-full: %w", err)
+		return fmt.Errorf("busybox --list-full: %w", err)
 	}
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
 		p := "/" + strings.TrimSpace(sc.Text())
-		if p == "/" || p == "/bin/busybox" {
+		if p == "/" || p == "/bin/busybox" || p == NginxBinary {
 			continue
 		}
 		img.Symlink(p, "/bin/busybox")
 	}
-	return img, nil
+	return nil
 }
 
 // Busybox writes the busybox image as a docker-archive tarball to w.
@@ -117,6 +126,10 @@ func NginxImage(ref string) (*Image, error) {
 	img.File("/etc/nginx/nginx.conf", 0o644, []byte(nginxConf))
 	img.Dir("/var/lib/nginx/body", 0o755)
 	img.Dir("/var/log/nginx", 0o755)
+	// As in the official nginx image, a shell and the usual tools.
+	if err := img.addBusybox(); err != nil {
+		return nil, err
+	}
 	return img, nil
 }
 
