@@ -84,8 +84,7 @@ func (s *Server) unpack(a *anypb.Any) (*kinds.Info, kinds.Object, error) {
 	if a == nil {
 		return nil, nil, invalidArg("object: Required value")
 	}
-	name, err := a.MessageName(), error(nil)
-	info, ok := kinds.ForMessageName(name)
+	info, ok := kinds.ForMessageName(a.MessageName())
 	if !ok {
 		return nil, nil, invalidArg("object: %q is not an API kind", a.GetTypeUrl())
 	}
@@ -93,7 +92,7 @@ func (s *Server) unpack(a *anypb.Any) (*kinds.Info, kinds.Object, error) {
 		return nil, nil, status.Errorf(codes.ResourceExhausted, "object: request is too large (%d bytes, limit %d)", len(a.GetValue()), MaxObjectBytes)
 	}
 	obj := info.New()
-	if err = a.UnmarshalTo(obj); err != nil {
+	if err := a.UnmarshalTo(obj); err != nil {
 		return nil, nil, invalidArg("object: cannot decode %s: %v", info.Kind, err)
 	}
 	return info, obj, nil
