@@ -45,11 +45,10 @@ has exactly that name.`,
 				return err
 			}
 			ctx := c.Context()
-			cl, err := f.Client(ctx)
+			cl, ns, err := f.clientInNamespace(ctx)
 			if err != nil {
 				return err
 			}
-			ns, _ := f.DefaultNamespace()
 			if allNamespaces {
 				ns = ""
 			}

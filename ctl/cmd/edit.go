@@ -78,11 +78,10 @@ func (f *Factory) editor() string {
 }
 
 func runEdit(ctx context.Context, streams IOStreams, f *Factory, target resourceRequest, asJSON bool) error {
-	cl, err := f.Client(ctx)
+	cl, ns, err := f.clientInNamespace(ctx)
 	if err != nil {
 		return err
 	}
-	ns, _ := f.DefaultNamespace()
 	name := target.names[0]
 	rc := client.ForKind(cl, target.info)
 	obj, err := rc.Get(ctx, namespaceFor(target.info, ns), name)

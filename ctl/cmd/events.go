@@ -47,11 +47,10 @@ func newEventsCmd(streams IOStreams, f *Factory) *cobra.Command {
 				}
 			}
 			ctx := c.Context()
-			cl, err := f.Client(ctx)
+			cl, ns, err := f.clientInNamespace(ctx)
 			if err != nil {
 				return err
 			}
-			ns, _ := f.DefaultNamespace()
 			if allNamespaces {
 				ns = ""
 			}

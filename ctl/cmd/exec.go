@@ -189,11 +189,10 @@ func terminalFd(r any) (int, bool) {
 }
 
 func runExec(ctx context.Context, streams IOStreams, f *Factory, target, container string, command []string, withStdin, tty bool) error {
-	cl, err := f.Client(ctx)
+	cl, ns, err := f.clientInNamespace(ctx)
 	if err != nil {
 		return err
 	}
-	ns, _ := f.DefaultNamespace()
 	pod, err := resolvePod(ctx, streams, cl, ns, target)
 	if err != nil {
 		return err

@@ -77,6 +77,17 @@ func (f *Factory) Client(ctx context.Context) (*client.Client, error) {
 	return c, nil
 }
 
+// clientInNamespace is what most commands start with: a client and the
+// namespace they act in (-n, else the context's, else "default").
+func (f *Factory) clientInNamespace(ctx context.Context) (*client.Client, string, error) {
+	cl, err := f.Client(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	ns, _ := f.DefaultNamespace()
+	return cl, ns, nil
+}
+
 // DefaultNamespace is -n, else the current context's namespace, else
 // "default". explicit reports that -n was given.
 func (f *Factory) DefaultNamespace() (ns string, explicit bool) {

@@ -110,11 +110,10 @@ func newLabelCmd(streams IOStreams, f *Factory, t metadataMap) *cobra.Command {
 				return usageErrorf(c, "%v", err)
 			}
 			ctx := c.Context()
-			cl, err := f.Client(ctx)
+			cl, ns, err := f.clientInNamespace(ctx)
 			if err != nil {
 				return err
 			}
-			ns, _ := f.DefaultNamespace()
 			var objs []deletion
 			for _, r := range reqs {
 				if len(r.names) == 0 {

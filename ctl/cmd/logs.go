@@ -84,11 +84,10 @@ type logSource struct {
 }
 
 func runLogs(ctx context.Context, streams IOStreams, f *Factory, o *logsOptions, args []string) error {
-	cl, err := f.Client(ctx)
+	cl, ns, err := f.clientInNamespace(ctx)
 	if err != nil {
 		return err
 	}
-	ns, _ := f.DefaultNamespace()
 	var pods []*api.Pod
 	if o.selector != "" {
 		pods, _, err = cl.Pods().List(ctx, ns, client.ListOptions{LabelSelector: o.selector})

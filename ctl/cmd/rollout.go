@@ -111,11 +111,10 @@ exits non-zero if the rollout fails or --timeout passes.`,
 				return err
 			}
 			ctx := c.Context()
-			cl, err := f.Client(ctx)
+			cl, ns, err := f.clientInNamespace(ctx)
 			if err != nil {
 				return err
 			}
-			ns, _ := f.DefaultNamespace()
 			if !watch {
 				d, err := cl.Deployments().Get(ctx, ns, name)
 				if err != nil {
@@ -255,11 +254,10 @@ func newRolloutHistoryCmd(streams IOStreams, f *Factory) *cobra.Command {
 				return err
 			}
 			ctx := c.Context()
-			cl, err := f.Client(ctx)
+			cl, ns, err := f.clientInNamespace(ctx)
 			if err != nil {
 				return err
 			}
-			ns, _ := f.DefaultNamespace()
 			d, err := cl.Deployments().Get(ctx, ns, name)
 			if err != nil {
 				return withObject(err, deploymentInfo(), name)
@@ -315,11 +313,10 @@ func newRolloutUndoCmd(streams IOStreams, f *Factory) *cobra.Command {
 				return err
 			}
 			ctx := c.Context()
-			cl, err := f.Client(ctx)
+			cl, ns, err := f.clientInNamespace(ctx)
 			if err != nil {
 				return err
 			}
-			ns, _ := f.DefaultNamespace()
 			skipped := ""
 			_, _, err = updateObject(ctx, client.ForKind(cl, deploymentInfo()), ns, name, func(obj kinds.Object) error {
 				d := obj.(*api.Deployment)
@@ -375,11 +372,10 @@ func newRolloutRestartCmd(streams IOStreams, f *Factory) *cobra.Command {
 				return err
 			}
 			ctx := c.Context()
-			cl, err := f.Client(ctx)
+			cl, ns, err := f.clientInNamespace(ctx)
 			if err != nil {
 				return err
 			}
-			ns, _ := f.DefaultNamespace()
 			stamp := f.now().Format(time.RFC3339)
 			_, _, err = updateObject(ctx, client.ForKind(cl, deploymentInfo()), ns, name, func(obj kinds.Object) error {
 				d := obj.(*api.Deployment)
@@ -417,11 +413,10 @@ func newRolloutPauseCmd(streams IOStreams, f *Factory, pause bool) *cobra.Comman
 				return err
 			}
 			ctx := c.Context()
-			cl, err := f.Client(ctx)
+			cl, ns, err := f.clientInNamespace(ctx)
 			if err != nil {
 				return err
 			}
-			ns, _ := f.DefaultNamespace()
 			_, changed, err := updateObject(ctx, client.ForKind(cl, deploymentInfo()), ns, name, func(obj kinds.Object) error {
 				obj.(*api.Deployment).Spec.Paused = pause
 				return nil

@@ -38,11 +38,10 @@ so two people scaling at once cannot overwrite each other unknowingly.`,
 				return usageErrorf(c, "%v", err)
 			}
 			ctx := c.Context()
-			cl, err := f.Client(ctx)
+			cl, ns, err := f.clientInNamespace(ctx)
 			if err != nil {
 				return err
 			}
-			ns, _ := f.DefaultNamespace()
 			name := target.names[0]
 			_, _, err = updateObject(ctx, client.ForKind(cl, target.info), namespaceFor(target.info, ns), name, func(obj kinds.Object) error {
 				var spec *int32

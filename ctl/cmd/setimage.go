@@ -78,11 +78,10 @@ rollout; follow it with 'ctl rollout status'.`,
 				updates[k] = v
 			}
 			ctx := c.Context()
-			cl, err := f.Client(ctx)
+			cl, ns, err := f.clientInNamespace(ctx)
 			if err != nil {
 				return err
 			}
-			ns, _ := f.DefaultNamespace()
 			name := target.names[0]
 			_, changed, err := updateObject(ctx, client.ForKind(cl, target.info), namespaceFor(target.info, ns), name, func(obj kinds.Object) error {
 				spec, err := podTemplateOf(obj)
