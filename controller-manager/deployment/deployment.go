@@ -89,27 +89,13 @@ func (dc *Controller) enqueue(d *api.Deployment) { dc.queue.Add(kinds.Key(d)) }
 // ownerOf returns the Deployment a ReplicaSet's controllerRef names, if it
 // is the one in the cache.
 func (dc *Controller) ownerOf(rs *api.ReplicaSet) *api.Deployment {
-	ref := controllerutil.ControllerOf(rs.GetMetadata())
-	if ref == nil || ref.GetKind() != "Deployment" {
-		return nil
-	}
-	d, ok := dc.deploys.Lister().Get(rs.GetMetadata().GetNamespace(), ref.GetName())
-	if !ok || d.GetMetadata().GetUid() != ref.GetUid() {
-		return nil
-	}
+	d, _ := controllerutil.ResolveControllerRef(dc.deploys.Lister(), rs.GetMetadata(), "Deployment")
 	return d
 }
 
 func (dc *Controller) matchingDeployments(rs *api.ReplicaSet) []*api.Deployment {
-	var out []*api.Deployment
-	set := labels.Set(rs.GetMetadata().GetLabels())
-	for _, d := range dc.deploys.Lister().ByIndex(informer.IndexNamespace, rs.GetMetadata().GetNamespace()) {
-		sel, err := selectors.FromLabelSelector(d.GetSpec().GetSelector())
-		if err == nil && !sel.Empty() && sel.Matches(set) {
-			out = append(out, d)
-		}
-	}
-	return out
+	return controllerutil.Selecting(dc.deploys.Lister(), rs.GetMetadata().GetNamespace(), rs.GetMetadata().GetLabels(),
+		func(d *api.Deployment) *api.LabelSelector { return d.GetSpec().GetSelector() })
 }
 
 func (dc *Controller) addReplicaSet(rs *api.ReplicaSet) {

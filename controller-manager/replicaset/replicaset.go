@@ -91,32 +91,15 @@ func (rc *Controller) enqueue(rs *api.ReplicaSet) { rc.queue.Add(kinds.Key(rs)) 
 // controllerOf returns the ReplicaSet a pod's controllerRef names, if it is
 // the one in the cache (same uid).
 func (rc *Controller) controllerOf(pod *api.Pod) *api.ReplicaSet {
-	ref := controllerutil.ControllerOf(pod.GetMetadata())
-	if ref == nil || ref.GetKind() != "ReplicaSet" {
-		return nil
-	}
-	rs, ok := rc.rsets.Lister().Get(pod.GetMetadata().GetNamespace(), ref.GetName())
-	if !ok || rs.GetMetadata().GetUid() != ref.GetUid() {
-		return nil
-	}
+	rs, _ := controllerutil.ResolveControllerRef(rc.rsets.Lister(), pod.GetMetadata(), "ReplicaSet")
 	return rs
 }
 
 // matchingSets are the ReplicaSets whose selector matches an orphan pod:
 // each may adopt it.
 func (rc *Controller) matchingSets(pod *api.Pod) []*api.ReplicaSet {
-	var out []*api.ReplicaSet
-	set := labels.Set(pod.GetMetadata().GetLabels())
-	for _, rs := range rc.rsets.Lister().ByIndex(informer.IndexNamespace, pod.GetMetadata().GetNamespace()) {
-		sel, err := selectors.FromLabelSelector(rs.GetSpec().GetSelector())
-		if err != nil || sel.Empty() {
-			continue
-		}
-		if sel.Matches(set) {
-			out = append(out, rs)
-		}
-	}
-	return out
+	return controllerutil.Selecting(rc.rsets.Lister(), pod.GetMetadata().GetNamespace(), pod.GetMetadata().GetLabels(),
+		func(rs *api.ReplicaSet) *api.LabelSelector { return rs.GetSpec().GetSelector() })
 }
 
 func (rc *Controller) addPod(pod *api.Pod) {
