@@ -382,13 +382,6 @@ func copyStatus(dst, src kinds.Object) {
 	}
 }
 
-func fmtKey(ns, name string) string {
-	if ns == "" {
-		return name
-	}
-	return fmt.Sprintf("%s/%s", ns, name)
-}
-
 // EnsureNamespace creates a namespace unless it exists.
 func (s *Server) EnsureNamespace(ctx context.Context, name string) error {
 	a, err := anypb.New(&api.Namespace{Metadata: &api.ObjectMeta{Name: name}})

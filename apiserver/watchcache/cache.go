@@ -386,13 +386,7 @@ func (c *Cache) List(ctx context.Context, keyPrefix string, sel selectors.Select
 		return nil, 0, err
 	}
 	c.mu.Lock()
-	keys := make([]string, 0, len(c.objects))
-	for k, e := range c.objects {
-		if strings.HasPrefix(k, keyPrefix) && sel.Matches(e.obj) {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
+	keys := c.matchingKeysLocked(keyPrefix, sel)
 	items := make([]Item, len(keys))
 	for i, k := range keys {
 		e := c.objects[k]
@@ -401,6 +395,19 @@ func (c *Cache) List(ctx context.Context, keyPrefix string, sel selectors.Select
 	rev := c.rev
 	c.mu.Unlock()
 	return items, rev, nil
+}
+
+// matchingKeysLocked lists, sorted, the keys under keyPrefix whose objects
+// sel matches.
+func (c *Cache) matchingKeysLocked(keyPrefix string, sel selectors.Selector) []string {
+	keys := make([]string, 0, len(c.objects))
+	for k, e := range c.objects {
+		if strings.HasPrefix(k, keyPrefix) && sel.Matches(e.obj) {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // Watcher receives the events of one watch.
@@ -466,13 +473,7 @@ func (c *Cache) Watch(ctx context.Context, keyPrefix string, sel selectors.Selec
 	w := &Watcher{keyPrefix: keyPrefix, sel: sel, minRev: fromRev, ch: make(chan *Event, c.opts.WatcherBuffer), done: make(chan struct{}), cache: c}
 	var initial []*Event
 	if fromRev == 0 {
-		keys := make([]string, 0, len(c.objects))
-		for k, e := range c.objects {
-			if strings.HasPrefix(k, keyPrefix) && sel.Matches(e.obj) {
-				keys = append(keys, k)
-			}
-		}
-		sort.Strings(keys)
+		keys := c.matchingKeysLocked(keyPrefix, sel)
 		for _, k := range keys {
 			e := c.objects[k]
 			initial = append(initial, &Event{Type: api.WatchEvent_ADDED, Key: k, Object: e.obj, Encoded: e.encoded, Rev: e.rev})
@@ -547,11 +548,4 @@ func (c *Cache) sendLocked(w *Watcher, ev *Event) {
 		c.log.Warn("cutting off slow watcher", "prefix", w.keyPrefix, "buffered", len(w.ch))
 		c.stopLocked(w, ErrTooSlow)
 	}
-}
-
-// WatcherCount is the number of registered watchers, for metrics.
-func (c *Cache) WatcherCount() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.watchers)
 }
