@@ -54,16 +54,47 @@ func newRolloutCmd(streams IOStreams, f *Factory) *cobra.Command {
 	return c
 }
 
-// deploymentTarget reads "deployment NAME" or "deployment/NAME".
-func deploymentTarget(c *cobra.Command, args []string) (string, error) {
+// rolloutTarget is the deployment a rollout subcommand acts on, with the
+// client and namespace to reach it.
+type rolloutTarget struct {
+	cl   *client.Client
+	ns   string
+	name string
+}
+
+// rolloutTargetOf reads "deployment NAME" or "deployment/NAME" and opens a
+// client in the namespace of the command line.
+func (f *Factory) rolloutTargetOf(c *cobra.Command, args []string) (*rolloutTarget, error) {
 	t, err := singleTarget(args)
 	if err != nil {
-		return "", usageErrorf(c, "%v", err)
+		return nil, usageErrorf(c, "%v", err)
 	}
 	if t.info.Kind != "Deployment" {
-		return "", fmt.Errorf("no rollout for %s: only deployments roll out", t.info.Resource)
+		return nil, fmt.Errorf("no rollout for %s: only deployments roll out", t.info.Resource)
 	}
-	return t.names[0], nil
+	cl, ns, err := f.clientInNamespace(c.Context())
+	if err != nil {
+		return nil, err
+	}
+	return &rolloutTarget{cl: cl, ns: ns, name: t.names[0]}, nil
+}
+
+// get reads the deployment.
+func (t *rolloutTarget) get(ctx context.Context) (*api.Deployment, error) {
+	d, err := t.cl.Deployments().Get(ctx, t.ns, t.name)
+	if err != nil {
+		return nil, withObject(err, deploymentInfo(), t.name)
+	}
+	return d, nil
+}
+
+// update applies mutate to the deployment, retrying on conflicts; it
+// reports whether anything changed.
+func (t *rolloutTarget) update(ctx context.Context, mutate func(*api.Deployment) error) (bool, error) {
+	_, changed, err := updateObject(ctx, client.ForKind(t.cl, deploymentInfo()), t.ns, t.name, func(obj kinds.Object) error {
+		return mutate(obj.(*api.Deployment))
+	})
+	return changed, err
 }
 
 // RolloutStatus is kubectl's rollout status message for a deployment and
@@ -106,19 +137,15 @@ exits non-zero if the rollout fails or --timeout passes.`,
   # Give up after two minutes
   ctl rollout status deployment/web --timeout=2m`,
 		RunE: func(c *cobra.Command, args []string) error {
-			name, err := deploymentTarget(c, args)
+			t, err := f.rolloutTargetOf(c, args)
 			if err != nil {
 				return err
 			}
 			ctx := c.Context()
-			cl, ns, err := f.clientInNamespace(ctx)
-			if err != nil {
-				return err
-			}
 			if !watch {
-				d, err := cl.Deployments().Get(ctx, ns, name)
+				d, err := t.get(ctx)
 				if err != nil {
-					return withObject(err, deploymentInfo(), name)
+					return err
 				}
 				msg, _, err := RolloutStatus(d)
 				if err != nil {
@@ -132,7 +159,7 @@ exits non-zero if the rollout fails or --timeout passes.`,
 				ctx, cancel = context.WithTimeout(ctx, timeout)
 				defer cancel()
 			}
-			err = watchRollout(ctx, streams.Out, cl, ns, name)
+			err = watchRollout(ctx, streams.Out, t)
 			if c.Context().Err() == nil && (errors.Is(err, context.DeadlineExceeded) || status.Code(err) == codes.DeadlineExceeded) {
 				return errors.New("timed out waiting for the condition")
 			}
@@ -150,7 +177,7 @@ func deploymentInfo() *kinds.Info {
 }
 
 // watchRollout prints each new status message until the rollout is done.
-func watchRollout(ctx context.Context, out io.Writer, cl *client.Client, ns, name string) error {
+func watchRollout(ctx context.Context, out io.Writer, t *rolloutTarget) error {
 	last := ""
 	report := func(d *api.Deployment) (bool, error) {
 		msg, done, err := RolloutStatus(d)
@@ -163,16 +190,16 @@ func watchRollout(ctx context.Context, out io.Writer, cl *client.Client, ns, nam
 		}
 		return done, nil
 	}
-	d, err := cl.Deployments().Get(ctx, ns, name)
+	d, err := t.get(ctx)
 	if err != nil {
-		return withObject(err, deploymentInfo(), name)
+		return err
 	}
 	if done, err := report(d); done || err != nil {
 		return err
 	}
 	rv := d.GetMetadata().GetResourceVersion()
 	for {
-		w, err := cl.Deployments().Watch(ctx, ns, client.ListOptions{FieldSelector: "metadata.name=" + name, ResourceVersion: rv})
+		w, err := t.cl.Deployments().Watch(ctx, t.ns, client.ListOptions{FieldSelector: "metadata.name=" + t.name, ResourceVersion: rv})
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -199,7 +226,7 @@ func watchRollout(ctx context.Context, out io.Writer, cl *client.Client, ns, nam
 			}
 			switch ev.Type {
 			case client.Deleted:
-				return fmt.Errorf("deployment %q was deleted during the rollout", name)
+				return fmt.Errorf("deployment %q was deleted during the rollout", t.name)
 			case client.Added, client.Modified:
 				if done, err := report(ev.Object); done || err != nil {
 					return err
@@ -249,20 +276,16 @@ func newRolloutHistoryCmd(streams IOStreams, f *Factory) *cobra.Command {
   # View the details of deployment revision 3
   ctl rollout history deployment/web --revision=3`,
 		RunE: func(c *cobra.Command, args []string) error {
-			name, err := deploymentTarget(c, args)
+			t, err := f.rolloutTargetOf(c, args)
 			if err != nil {
 				return err
 			}
 			ctx := c.Context()
-			cl, ns, err := f.clientInNamespace(ctx)
+			d, err := t.get(ctx)
 			if err != nil {
 				return err
 			}
-			d, err := cl.Deployments().Get(ctx, ns, name)
-			if err != nil {
-				return withObject(err, deploymentInfo(), name)
-			}
-			revs, byRev, err := revisions(ctx, cl, d)
+			revs, byRev, err := revisions(ctx, t.cl, d)
 			if err != nil {
 				return err
 			}
@@ -271,11 +294,11 @@ func newRolloutHistoryCmd(streams IOStreams, f *Factory) *cobra.Command {
 				if !ok {
 					return fmt.Errorf("unable to find the specified revision")
 				}
-				fmt.Fprintf(streams.Out, "deployment.apps/%s with revision #%d\n", name, revision)
+				fmt.Fprintf(streams.Out, "deployment.apps/%s with revision #%d\n", t.name, revision)
 				printers.DescribePodTemplate(streams.Out, rs.GetSpec().GetTemplate())
 				return nil
 			}
-			fmt.Fprintf(streams.Out, "deployment.apps/%s \n", name)
+			fmt.Fprintf(streams.Out, "deployment.apps/%s \n", t.name)
 			w := newHistoryWriter(streams.Out)
 			fmt.Fprintln(w, "REVISION\tCHANGE-CAUSE")
 			for _, r := range revs {
@@ -308,26 +331,21 @@ func newRolloutUndoCmd(streams IOStreams, f *Factory) *cobra.Command {
   # Roll back to revision 3
   ctl rollout undo deployment/web --to-revision=3`,
 		RunE: func(c *cobra.Command, args []string) error {
-			name, err := deploymentTarget(c, args)
+			t, err := f.rolloutTargetOf(c, args)
 			if err != nil {
 				return err
 			}
 			ctx := c.Context()
-			cl, ns, err := f.clientInNamespace(ctx)
-			if err != nil {
-				return err
-			}
 			skipped := ""
-			_, _, err = updateObject(ctx, client.ForKind(cl, deploymentInfo()), ns, name, func(obj kinds.Object) error {
-				d := obj.(*api.Deployment)
-				revs, byRev, err := revisions(ctx, cl, d)
+			_, err = t.update(ctx, func(d *api.Deployment) error {
+				revs, byRev, err := revisions(ctx, t.cl, d)
 				if err != nil {
 					return err
 				}
 				target := toRevision
 				if target == 0 {
 					if len(revs) < 2 {
-						return errors.New("no rollout history found for deployment \"" + name + "\"")
+						return fmt.Errorf("no rollout history found for deployment %q", t.name)
 					}
 					target = revs[len(revs)-2]
 				}
@@ -338,7 +356,7 @@ func newRolloutUndoCmd(streams IOStreams, f *Factory) *cobra.Command {
 				tmpl := proto.Clone(rs.GetSpec().GetTemplate()).(*api.PodTemplateSpec)
 				delete(tmpl.GetMetadata().GetLabels(), podTemplateHashLabel)
 				if proto.Equal(tmpl, d.GetSpec().GetTemplate()) {
-					skipped = fmt.Sprintf("deployment.apps/%s skipped rollback (current template already matches revision %d)\n", name, target)
+					skipped = fmt.Sprintf("deployment.apps/%s skipped rollback (current template already matches revision %d)\n", t.name, target)
 					return errNoChange
 				}
 				d.Spec.Template = tmpl
@@ -351,7 +369,7 @@ func newRolloutUndoCmd(streams IOStreams, f *Factory) *cobra.Command {
 				fmt.Fprint(streams.Out, skipped)
 				return nil
 			}
-			fmt.Fprintf(streams.Out, "deployment.apps/%s rolled back\n", name)
+			fmt.Fprintf(streams.Out, "deployment.apps/%s rolled back\n", t.name)
 			return nil
 		},
 	}
@@ -367,18 +385,13 @@ func newRolloutRestartCmd(streams IOStreams, f *Factory) *cobra.Command {
 		Example: `  # Restart the pods of deployment web
   ctl rollout restart deployment/web`,
 		RunE: func(c *cobra.Command, args []string) error {
-			name, err := deploymentTarget(c, args)
+			t, err := f.rolloutTargetOf(c, args)
 			if err != nil {
 				return err
 			}
 			ctx := c.Context()
-			cl, ns, err := f.clientInNamespace(ctx)
-			if err != nil {
-				return err
-			}
 			stamp := f.now().Format(time.RFC3339)
-			_, _, err = updateObject(ctx, client.ForKind(cl, deploymentInfo()), ns, name, func(obj kinds.Object) error {
-				d := obj.(*api.Deployment)
+			_, err = t.update(ctx, func(d *api.Deployment) error {
 				if d.GetSpec().GetPaused() {
 					return fmt.Errorf("can't restart paused deployment (run rollout resume first)")
 				}
@@ -392,7 +405,7 @@ func newRolloutRestartCmd(streams IOStreams, f *Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(streams.Out, "deployment.apps/%s restarted\n", name)
+			fmt.Fprintf(streams.Out, "deployment.apps/%s restarted\n", t.name)
 			return nil
 		},
 	}
@@ -408,26 +421,22 @@ func newRolloutPauseCmd(streams IOStreams, f *Factory, pause bool) *cobra.Comman
 		Short:   "Mark the provided resource as " + done,
 		Example: fmt.Sprintf("  # Mark the web deployment as %s\n  ctl rollout %s deployment/web", done, verb),
 		RunE: func(c *cobra.Command, args []string) error {
-			name, err := deploymentTarget(c, args)
+			t, err := f.rolloutTargetOf(c, args)
 			if err != nil {
 				return err
 			}
 			ctx := c.Context()
-			cl, ns, err := f.clientInNamespace(ctx)
-			if err != nil {
-				return err
-			}
-			_, changed, err := updateObject(ctx, client.ForKind(cl, deploymentInfo()), ns, name, func(obj kinds.Object) error {
-				obj.(*api.Deployment).Spec.Paused = pause
+			changed, err := t.update(ctx, func(d *api.Deployment) error {
+				d.Spec.Paused = pause
 				return nil
 			})
 			if err != nil {
 				return err
 			}
 			if !changed {
-				return fmt.Errorf("deployments.apps %q is already %s", name, done)
+				return fmt.Errorf("deployments.apps %q is already %s", t.name, done)
 			}
-			fmt.Fprintf(streams.Out, "deployment.apps/%s %s\n", name, done)
+			fmt.Fprintf(streams.Out, "deployment.apps/%s %s\n", t.name, done)
 			return nil
 		},
 	}
