@@ -40,6 +40,9 @@ func newCommand() *cobra.Command {
 			if err := flags.ApplyConfigFile(cmd.Flags()); err != nil {
 				return err
 			}
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
 			cc, err := clientconfig.Load(clientConfig)
 			if err != nil {
 				return err
@@ -79,6 +82,11 @@ func newCommand() *cobra.Command {
 	fs.StringSliceVar(&cfg.InsecureRegistries, "insecure-registry", cfg.InsecureRegistries, "registry host:port pulled from over plain HTTP (repeatable)")
 	fs.IntVar(&cfg.Port, "port", cfg.Port, "port of the exec and logs server")
 	fs.StringVar(&cfg.Address, "address", cfg.Address, "address of the exec and logs server (empty: all interfaces)")
+	fs.StringVar(&cfg.TLSCertFile, "tls-cert-file", cfg.TLSCertFile, "serving certificate of the exec and logs server (PEM): the node's, for its name and InternalIP")
+	fs.StringVar(&cfg.TLSPrivateKeyFile, "tls-private-key-file", cfg.TLSPrivateKeyFile, "private key of --tls-cert-file (PEM)")
+	fs.StringVar(&cfg.ClientCAFile, "client-ca-file", cfg.ClientCAFile, "CA that must sign callers' client certificates; callers without one are refused")
+	fs.StringSliceVar(&cfg.AuthorizedClientNames, "authorized-client-names", cfg.AuthorizedClientNames, "users (client certificate CN) allowed to call exec and logs; anyone else gets PermissionDenied")
+	fs.BoolVar(&cfg.Insecure, "insecure", cfg.Insecure, "serve exec and logs in plaintext to any caller, without TLS (tests against an --insecure apiserver only)")
 	fs.IntVar(&cfg.CPU, "cpu", cfg.CPU, "cpu capacity to report (0: the number of CPUs)")
 	return cmd
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/skiff-dev/skiff/apiserver/storage"
 	"github.com/skiff-dev/skiff/apiserver/watchcache"
 	"github.com/skiff-dev/skiff/internal/kinds"
+	"github.com/skiff-dev/skiff/internal/pki"
 	"github.com/skiff-dev/skiff/proto/api"
 )
 
@@ -35,17 +36,8 @@ type Security struct {
 	Insecure bool
 }
 
-func readPool(path string) (*x509.CertPool, error) {
-	pem, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("%s holds no PEM certificate", path)
-	}
-	return pool, nil
-}
+// readPool reads a CA bundle.
+func readPool(path string) (*x509.CertPool, error) { return pki.ReadPool(path) }
 
 // validate checks the flags before anything starts.
 func (s Security) validate() error {
@@ -64,37 +56,30 @@ func (s Security) validate() error {
 // serverCreds is the TLS the API serves: client certificates are verified
 // against the cluster CA when given; bearer tokens cover the rest.
 func (s Security) serverCreds() (credentials.TransportCredentials, error) {
-	cert, err := tls.LoadX509KeyPair(s.TLSCertFile, s.TLSKeyFile)
+	tc, err := pki.ServerTLS(s.TLSCertFile, s.TLSKeyFile, s.ClientCAFile, tls.VerifyClientCertIfGiven)
 	if err != nil {
-		return nil, fmt.Errorf("--tls-cert-file/--tls-private-key-file: %w", err)
+		return nil, fmt.Errorf("--tls-cert-file/--tls-private-key-file/--client-ca-file: %w", err)
 	}
-	pool, err := readPool(s.ClientCAFile)
-	if err != nil {
-		return nil, fmt.Errorf("--client-ca-file: %w", err)
-	}
-	return credentials.NewTLS(&tls.Config{
-		Certificates: []tls.Certificate{cert}, ClientCAs: pool,
-		ClientAuth: tls.VerifyClientCertIfGiven, MinVersion: tls.VersionTLS12,
-	}), nil
+	return credentials.NewTLS(tc), nil
 }
 
 // kubeletDialer reaches kubelets with the apiserver's client certificate,
-// verifying their serving certificates against the cluster CA.
+// verifying their serving certificates against the cluster CA for the
+// node's InternalIP. Only an --insecure apiserver dials kubelets in
+// plaintext (they then run with --insecure too); a secure one without
+// --kubelet-client-certificate has no dialer, and exec and logs say so.
 func (s Security) kubeletDialer() (server.KubeletDialer, error) {
-	if s.Insecure || s.KubeletClientCert == "" {
-		return server.GRPCKubeletDialer{}, nil
+	if s.Insecure {
+		return server.GRPCKubeletDialer{Insecure: true}, nil
 	}
-	cert, err := tls.LoadX509KeyPair(s.KubeletClientCert, s.KubeletClientKey)
+	if s.KubeletClientCert == "" {
+		return nil, nil
+	}
+	tc, err := pki.ClientTLS(s.ClientCAFile, s.KubeletClientCert, s.KubeletClientKey)
 	if err != nil {
-		return nil, fmt.Errorf("--kubelet-client-certificate/--kubelet-client-key: %w", err)
+		return nil, fmt.Errorf("--client-ca-file/--kubelet-client-certificate/--kubelet-client-key: %w", err)
 	}
-	pool, err := readPool(s.ClientCAFile)
-	if err != nil {
-		return nil, fmt.Errorf("--client-ca-file: %w", err)
-	}
-	return server.GRPCKubeletDialer{Creds: credentials.NewTLS(&tls.Config{
-		Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS12,
-	})}, nil
+	return server.GRPCKubeletDialer{Creds: credentials.NewTLS(tc)}, nil
 }
 
 // gate builds the authentication, authorization and audit interceptors.

@@ -23,10 +23,14 @@ type KubeletDialer interface {
 	Dial(ctx context.Context, node *api.Node) (api.KubeletClient, io.Closer, error)
 }
 
-// GRPCKubeletDialer dials the node's InternalIP and kubeletPort, with TLS
-// when Creds is set.
+// GRPCKubeletDialer dials the node's InternalIP and kubeletPort with Creds:
+// TLS that verifies the kubelet's serving certificate for that IP and
+// presents the apiserver's client certificate. Plaintext needs Insecure.
 type GRPCKubeletDialer struct {
 	Creds credentials.TransportCredentials
+	// Insecure dials plaintext when Creds is nil: an --insecure apiserver
+	// calling --insecure kubelets, in tests.
+	Insecure bool
 }
 
 // Dial implements KubeletDialer.
@@ -42,8 +46,11 @@ func (d GRPCKubeletDialer) Dial(_ context.Context, node *api.Node) (api.KubeletC
 		return nil, nil, status.Errorf(codes.Unavailable, "node %q has no InternalIP or kubelet port", node.GetMetadata().GetName())
 	}
 	creds := d.Creds
-	if creds == nil {
+	switch {
+	case creds == nil && d.Insecure:
 		creds = insecure.NewCredentials()
+	case creds == nil:
+		return nil, nil, status.Error(codes.FailedPrecondition, "kubelet dialer: no TLS credentials")
 	}
 	conn, err := grpc.NewClient(net.JoinHostPort(addr, strconv.Itoa(int(port))), grpc.WithTransportCredentials(creds))
 	if err != nil {
@@ -55,7 +62,7 @@ func (d GRPCKubeletDialer) Dial(_ context.Context, node *api.Node) (api.KubeletC
 // kubeletFor finds the kubelet running a pod.
 func (s *Server) kubeletFor(ctx context.Context, namespace, name string) (api.KubeletClient, io.Closer, error) {
 	if s.cfg.KubeletDialer == nil {
-		return nil, nil, status.Error(codes.Unimplemented, "this apiserver cannot reach kubelets")
+		return nil, nil, status.Error(codes.FailedPrecondition, "this apiserver cannot reach kubelets: it has no --kubelet-client-certificate for their mutual TLS")
 	}
 	podInfo, _ := kinds.ByResource("pods")
 	obj, _, ok, err := s.getFresh(ctx, podInfo, s.key(podInfo, namespace, name))

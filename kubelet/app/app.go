@@ -21,11 +21,11 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
-	"google.golang.org/grpc/credentials"
 
 	"github.com/skiff-dev/skiff/internal/client"
 	"github.com/skiff-dev/skiff/internal/events"
 	"github.com/skiff-dev/skiff/internal/informer"
+	"github.com/skiff-dev/skiff/internal/pki"
 	"github.com/skiff-dev/skiff/internal/version"
 	"github.com/skiff-dev/skiff/kubelet/cni"
 	"github.com/skiff-dev/skiff/kubelet/nodestatus"
@@ -63,8 +63,23 @@ type Config struct {
 	// Listener, when set, is used instead of listening on Address:Port
 	// (tests pass one on 127.0.0.1:0); Port must then be its port.
 	Listener net.Listener
-	// TLS, when set, secures the exec/logs server.
-	TLS *tls.Config
+	// TLSCertFile and TLSPrivateKeyFile are the exec/logs server's
+	// serving certificate: the node's, for its name and InternalIP, which
+	// is the address the apiserver dials and verifies.
+	TLSCertFile       string
+	TLSPrivateKeyFile string
+	// ClientCAFile verifies callers' client certificates; a caller without
+	// one of this CA is refused at the TLS handshake.
+	ClientCAFile string
+	// AuthorizedClientNames are the users (client certificate CN) allowed
+	// to call exec and logs; every other verified caller, the admin and
+	// other nodes included, gets PermissionDenied. Default: the
+	// apiserver's kubelet client, pki.UserAPIServer.
+	AuthorizedClientNames []string
+	// Insecure serves exec and logs in plaintext to anyone, for tests
+	// against an --insecure apiserver. Never the default: without it the
+	// TLS files are required.
+	Insecure bool
 	// CPU overrides the cpu capacity; 0 counts the CPUs.
 	CPU int
 	// Backoff is the restart and image pull back-off.
@@ -78,19 +93,20 @@ type Config struct {
 func Defaults() Config {
 	host, _ := os.Hostname()
 	return Config{
-		NodeName:            host,
-		ContainerdAddress:   "/run/containerd/containerd.sock",
-		ContainerdNamespace: runtime.DefaultNamespace,
-		RootDir:             "/var/lib/skiff/kubelet",
-		CNIBinDir:           "/usr/lib/cni",
-		CNIConfDir:          "/etc/skiff/cni/net.d",
-		NetworkName:         "skiff",
-		Bridge:              "skiff0",
-		ClusterDomain:       "cluster.local",
-		SyncFrequency:       20 * time.Second,
-		Port:                10250,
-		Backoff:             status.DefaultBackoff(),
-		NodeStatusPeriod:    10 * time.Second,
+		NodeName:              host,
+		ContainerdAddress:     "/run/containerd/containerd.sock",
+		ContainerdNamespace:   runtime.DefaultNamespace,
+		RootDir:               "/var/lib/skiff/kubelet",
+		CNIBinDir:             "/usr/lib/cni",
+		CNIConfDir:            "/etc/skiff/cni/net.d",
+		NetworkName:           "skiff",
+		Bridge:                "skiff0",
+		ClusterDomain:         "cluster.local",
+		SyncFrequency:         20 * time.Second,
+		Port:                  10250,
+		AuthorizedClientNames: []string{pki.UserAPIServer},
+		Backoff:               status.DefaultBackoff(),
+		NodeStatusPeriod:      10 * time.Second,
 	}
 }
 
@@ -100,6 +116,8 @@ type Kubelet struct {
 	c        *client.Client
 	log      *slog.Logger
 	informer *informer.Informer[*api.Pod]
+	// security is who may call the exec/logs server.
+	security server.Security
 	// networkReady is set once the pod network is configured: the node
 	// is Ready from then on.
 	networkReady atomic.Bool
@@ -107,22 +125,61 @@ type Kubelet struct {
 
 // New checks the configuration.
 func New(cfg Config, c *client.Client) (*Kubelet, error) {
-	if cfg.NodeName == "" {
-		return nil, errors.New("--node-name is required")
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.SyncFrequency <= 0 {
-		return nil, fmt.Errorf("--sync-frequency %v: must be positive", cfg.SyncFrequency)
+	sec, err := cfg.serverSecurity()
+	if err != nil {
+		return nil, err
 	}
-	k := &Kubelet{cfg: cfg, c: c, log: cfg.Logger.With("node", cfg.NodeName)}
+	k := &Kubelet{cfg: cfg, c: c, log: cfg.Logger.With("node", cfg.NodeName), security: sec}
 	k.informer = informer.New(c.Pods(), informer.Options{
 		FieldSelector: "spec.nodeName=" + cfg.NodeName,
 		ResyncPeriod:  cfg.SyncFrequency,
 		Logger:        k.log,
 	})
 	return k, nil
+}
+
+// Validate checks the configuration, the exec/logs server's TLS files
+// included, so a kubelet without them refuses to start before it connects
+// anywhere.
+func (cfg Config) Validate() error {
+	if cfg.NodeName == "" {
+		return errors.New("--node-name is required")
+	}
+	if cfg.SyncFrequency <= 0 {
+		return fmt.Errorf("--sync-frequency %v: must be positive", cfg.SyncFrequency)
+	}
+	_, err := cfg.serverSecurity()
+	return err
+}
+
+// serverSecurity loads the exec/logs server's TLS files: mutual TLS is
+// required unless Insecure says otherwise, and the two never mix.
+func (cfg Config) serverSecurity() (server.Security, error) {
+	files := cfg.TLSCertFile != "" || cfg.TLSPrivateKeyFile != "" || cfg.ClientCAFile != ""
+	if cfg.Insecure {
+		if files {
+			return server.Security{}, errors.New("--insecure and the TLS flags (--tls-cert-file, --tls-private-key-file, --client-ca-file) are mutually exclusive")
+		}
+		return server.Security{Insecure: true}, nil
+	}
+	if cfg.TLSCertFile == "" || cfg.TLSPrivateKeyFile == "" || cfg.ClientCAFile == "" {
+		return server.Security{}, errors.New("--tls-cert-file, --tls-private-key-file and --client-ca-file are required: exec and logs are served only to the apiserver over mutual TLS (--insecure serves plaintext to anyone, for tests only)")
+	}
+	tc, err := pki.ServerTLS(cfg.TLSCertFile, cfg.TLSPrivateKeyFile, cfg.ClientCAFile, tls.RequireAndVerifyClientCert)
+	if err != nil {
+		return server.Security{}, fmt.Errorf("--tls-cert-file/--tls-private-key-file/--client-ca-file: %w", err)
+	}
+	sec := server.Security{TLS: tc, AuthorizedUsers: cfg.AuthorizedClientNames}
+	if err := sec.Validate(); err != nil {
+		return server.Security{}, fmt.Errorf("--authorized-client-names: %w", err)
+	}
+	return sec, nil
 }
 
 // Ready is nil once the kubelet has synced the pods bound to it.
@@ -205,17 +262,13 @@ func (k *Kubelet) Run(ctx context.Context) error {
 		OnDelete: mgr.DeletePod,
 	})
 	srv := server.New(mgr, rt, k.log)
-	var creds credentials.TransportCredentials
-	if cfg.TLS != nil {
-		creds = credentials.NewTLS(cfg.TLS)
-	}
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { recorder.Run(gctx); return nil })
 	g.Go(func() error { return mgr.Run(gctx) })
 	g.Go(func() error { k.informer.Run(gctx); return nil })
 	g.Go(func() error { reg.Run(gctx); return nil })
-	g.Go(func() error { return srv.Serve(gctx, lis, creds) })
+	g.Go(func() error { return srv.Serve(gctx, lis, k.security) })
 	g.Go(func() error { return k.housekeeping(gctx, mgr) })
 	err = g.Wait()
 	if ctx.Err() != nil {

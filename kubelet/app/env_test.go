@@ -79,6 +79,9 @@ func newEnv(t testing.TB, opts ...func(*Config)) *env {
 	cfg.InsecureRegistries = []string{"127.0.0.1:1"}
 	cfg.Backoff = status.Backoff{Initial: time.Second, Max: 8 * time.Second}
 	cfg.NodeStatusPeriod = 2 * time.Second
+	// testcluster's apiserver is --insecure and dials kubelets in
+	// plaintext; kubelet/server's tests cover mutual TLS.
+	cfg.Insecure = true
 	for _, o := range opts {
 		o(&cfg)
 	}

@@ -3,8 +3,10 @@
 // window resize through containerd, and logs read from the files the
 // container runs write on the node.
 //
-// It must never decide who may call it: the listener's transport
-// credentials (TLS with client certificates, from the caller) do.
+// Who may call it is decided once, before any handler runs: TLS that
+// requires a client certificate of the cluster CA, then an interceptor
+// (Authorizer) that admits only the apiserver's user. Handlers must never
+// check the caller themselves.
 package server
 
 import (
@@ -18,7 +20,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 
 	"github.com/skiff-dev/skiff/kubelet/pods"
@@ -53,12 +54,12 @@ func New(containers Containers, rt Execer, log *slog.Logger) *Server {
 	return &Server{containers: containers, rt: rt, log: log}
 }
 
-// Serve serves the service on lis until ctx ends. creds, when set, is the
-// transport security (TLS); nil serves plaintext.
-func (s *Server) Serve(ctx context.Context, lis net.Listener, creds credentials.TransportCredentials) error {
-	var opts []grpc.ServerOption
-	if creds != nil {
-		opts = append(opts, grpc.Creds(creds))
+// Serve serves the service on lis until ctx ends, to the callers sec
+// admits.
+func (s *Server) Serve(ctx context.Context, lis net.Listener, sec Security) error {
+	opts, err := sec.serverOptions(s.log)
+	if err != nil {
+		return err
 	}
 	gs := grpc.NewServer(opts...)
 	api.RegisterKubeletServer(gs, s)

@@ -1,0 +1,120 @@
+// Package servertest runs the kubelet's real exec/logs server (package
+// kubelet/server) over a fake container runtime, so tests of who may call
+// it — the kubelet's own and the apiserver's relay — need no containerd.
+//
+// It must only be imported from tests.
+package servertest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/skiff-dev/skiff/kubelet/pods"
+	"github.com/skiff-dev/skiff/kubelet/runtime"
+	"github.com/skiff-dev/skiff/kubelet/server"
+)
+
+// Runtime is a fake runtime: containers added with AddContainer are
+// running, their logs are files, and Exec writes its command line to
+// stdout and exits 0.
+type Runtime struct {
+	dir string
+	mu  sync.Mutex
+	// containers by "namespace/pod/container".
+	containers map[string]*runtime.Container
+	execs      int
+}
+
+// NewRuntime makes an empty runtime whose log files live in t's temporary
+// directory.
+func NewRuntime(t testing.TB) *Runtime {
+	return &Runtime{dir: t.TempDir(), containers: map[string]*runtime.Container{}}
+}
+
+// AddContainer adds a running container whose log holds log.
+func (r *Runtime) AddContainer(namespace, pod, container, log string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	id := fmt.Sprintf("%s-%s-%s", namespace, pod, container)
+	path := filepath.Join(r.dir, id+".log")
+	if err := os.WriteFile(path, []byte(log), 0o644); err != nil {
+		return fmt.Errorf("container %s log: %w", id, err)
+	}
+	r.containers[namespace+"/"+pod+"/"+container] = &runtime.Container{
+		ID: id, Pod: runtime.PodRef{Namespace: namespace, Name: pod}, Name: container,
+		LogPath: path, Status: runtime.StatusRunning,
+	}
+	return nil
+}
+
+// Execs counts the commands Exec ran: a refused caller must leave it at 0.
+func (r *Runtime) Execs() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.execs
+}
+
+// FindContainer implements server.Containers.
+func (r *Runtime) FindContainer(_ context.Context, namespace, pod, container string, _ bool) (*runtime.Container, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, ok := r.containers[namespace+"/"+pod+"/"+container]
+	if !ok {
+		return nil, fmt.Errorf("pod %s/%s container %q: %w", namespace, pod, container, pods.ErrNoContainers)
+	}
+	cp := *c
+	return &cp, nil
+}
+
+// Exec implements server.Execer.
+func (r *Runtime) Exec(_ context.Context, _ string, o runtime.ExecOptions) (int, error) {
+	r.mu.Lock()
+	r.execs++
+	r.mu.Unlock()
+	if _, err := io.WriteString(o.Stdout, strings.Join(o.Command, " ")+"\n"); err != nil {
+		return 0, err
+	}
+	return 0, nil
+}
+
+// Containers implements server.Execer.
+func (r *Runtime) Containers(context.Context) ([]*runtime.Container, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*runtime.Container, 0, len(r.containers))
+	for _, c := range r.containers {
+		cp := *c
+		out = append(out, &cp)
+	}
+	return out, nil
+}
+
+// Serve runs the kubelet server over rt on a loopback port with sec until
+// the test ends, and returns its address.
+func Serve(t testing.TB, rt *Runtime, sec server.Security) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := server.New(rt, rt, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, lis, sec) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("kubelet server: %v", err)
+		}
+		lis.Close()
+	})
+	return lis.Addr().String()
+}
