@@ -3,8 +3,6 @@ package server_test
 import (
 	"context"
 	"crypto/tls"
-	"errors"
-	"io"
 	"net"
 	"path/filepath"
 	"strings"
@@ -94,51 +92,6 @@ func dialCreds(t *testing.T, addr string, creds credentials.TransportCredentials
 	return api.NewKubeletClient(conn)
 }
 
-// logs reads a whole log stream.
-func logs(ctx context.Context, k api.KubeletClient) (string, error) {
-	stream, err := k.Logs(ctx, &api.LogsRequest{Namespace: "default", Pod: "web", Container: "nginx"})
-	if err != nil {
-		return "", err
-	}
-	var b strings.Builder
-	for {
-		chunk, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return b.String(), nil
-		}
-		if err != nil {
-			return b.String(), err
-		}
-		b.Write(chunk.GetData())
-	}
-}
-
-// execEcho runs "echo hi" and returns its stdout and exit code.
-func execEcho(ctx context.Context, k api.KubeletClient) (string, int32, error) {
-	stream, err := k.Exec(ctx)
-	if err != nil {
-		return "", 0, err
-	}
-	start := &api.ExecStart{Namespace: "default", Pod: "web", Container: "nginx", Command: []string{"echo", "hi"}}
-	if err := stream.Send(&api.ExecInput{Start: start}); err != nil && !errors.Is(err, io.EOF) {
-		return "", 0, err
-	}
-	if err := stream.CloseSend(); err != nil {
-		return "", 0, err
-	}
-	var out strings.Builder
-	for {
-		msg, err := stream.Recv()
-		if err != nil {
-			return out.String(), 0, err
-		}
-		out.Write(msg.GetStdout())
-		if msg.GetExited() {
-			return out.String(), msg.GetExitCode(), nil
-		}
-	}
-}
-
 func TestExecAndLogsServeOnlyTheAPIServer(t *testing.T) {
 	c := newCluster(t)
 	rt := servertest.NewRuntime(t)
@@ -207,8 +160,8 @@ func TestExecAndLogsServeOnlyTheAPIServer(t *testing.T) {
 			defer cancel()
 			k := tt.client(t)
 			execsBefore := rt.Execs()
-			out, code, execErr := execEcho(ctx, k)
-			log, logsErr := logs(ctx, k)
+			out, code, execErr := servertest.Exec(ctx, k, "default", "web", "nginx", "echo", "hi")
+			log, logsErr := servertest.Logs(ctx, k, "default", "web", "nginx")
 			if tt.want == codes.OK && !tt.handshake {
 				if execErr != nil || out != "echo hi\n" || code != 0 {
 					t.Errorf("exec: out %q code %d err %v, want \"echo hi\\n\" 0", out, code, execErr)
@@ -248,7 +201,7 @@ func TestDeniedCallerIsToldWhoMayCall(t *testing.T) {
 	addr := servertest.Serve(t, rt, c.kubeletSecurity(t))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_, err := logs(ctx, dial(t, addr, c.dir, c.dir, pki.FileAdmin))
+	_, err := servertest.Logs(ctx, dial(t, addr, c.dir, c.dir, pki.FileAdmin), "default", "web", "nginx")
 	if msg := status.Convert(err).Message(); !strings.Contains(msg, `"admin"`) || !strings.Contains(msg, pki.UserAPIServer) {
 		t.Fatalf("denial %q should name the caller and who may call", msg)
 	}

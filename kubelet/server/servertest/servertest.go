@@ -7,6 +7,7 @@ package servertest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,9 +18,12 @@ import (
 	"sync"
 	"testing"
 
+	"google.golang.org/grpc"
+
 	"github.com/skiff-dev/skiff/kubelet/pods"
 	"github.com/skiff-dev/skiff/kubelet/runtime"
 	"github.com/skiff-dev/skiff/kubelet/server"
+	"github.com/skiff-dev/skiff/proto/api"
 )
 
 // Runtime is a fake runtime: containers added with AddContainer are
@@ -117,4 +121,58 @@ func Serve(t testing.TB, rt *Runtime, sec server.Security) string {
 		lis.Close()
 	})
 	return lis.Addr().String()
+}
+
+// Streams is what both the apiserver (api.APIClient) and a kubelet
+// (api.KubeletClient) answer: exec and logs.
+type Streams interface {
+	Exec(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[api.ExecInput, api.ExecOutput], error)
+	Logs(ctx context.Context, in *api.LogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[api.LogChunk], error)
+}
+
+// Exec runs command in a container without stdin and returns its stdout
+// and exit code.
+func Exec(ctx context.Context, c Streams, namespace, pod, container string, command ...string) (string, int32, error) {
+	stream, err := c.Exec(ctx)
+	if err != nil {
+		return "", 0, err
+	}
+	start := &api.ExecStart{Namespace: namespace, Pod: pod, Container: container, Command: command}
+	// A refused stream reports why on Recv; Send only sees io.EOF.
+	if err := stream.Send(&api.ExecInput{Start: start}); err != nil && !errors.Is(err, io.EOF) {
+		return "", 0, err
+	}
+	if err := stream.CloseSend(); err != nil {
+		return "", 0, err
+	}
+	var out strings.Builder
+	for {
+		msg, err := stream.Recv()
+		if err != nil {
+			return out.String(), 0, err
+		}
+		out.Write(msg.GetStdout())
+		if msg.GetExited() {
+			return out.String(), msg.GetExitCode(), nil
+		}
+	}
+}
+
+// Logs reads a container's whole log.
+func Logs(ctx context.Context, c Streams, namespace, pod, container string) (string, error) {
+	stream, err := c.Logs(ctx, &api.LogsRequest{Namespace: namespace, Pod: pod, Container: container})
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	for {
+		chunk, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return b.String(), nil
+		}
+		if err != nil {
+			return b.String(), err
+		}
+		b.Write(chunk.GetData())
+	}
 }
