@@ -36,10 +36,10 @@ func benchServices(n int) []services.ServicePort {
 
 // backends are the iptables flavours installed here: the system's
 // default first, then the other one when its tools exist.
-func backends(b *testing.B) []string {
+func backends(t testing.TB) []string {
 	out, err := exec.Command("iptables", "--version").Output()
 	if err != nil {
-		b.Fatalf("iptables --version: %v", err)
+		t.Fatalf("iptables --version: %v", err)
 	}
 	system, other := "legacy", "nft"
 	if strings.Contains(string(out), "nf_tables") {
@@ -49,18 +49,6 @@ func backends(b *testing.B) []string {
 		return []string{system}
 	}
 	return []string{system, other}
-}
-
-func benchProxier(b *testing.B, ns *netnstest.NS, backend string) *Proxier {
-	b.Helper()
-	var p *Proxier
-	if err := ns.Do(func() (err error) {
-		p, err = New(Config{Backend: backend, Options: Options{ClusterCIDR: netip.MustParsePrefix("10.244.0.0/16")}})
-		return err
-	}); err != nil {
-		b.Fatal(err)
-	}
-	return p
 }
 
 // cpuTime is the CPU this process and its waited-for children (iptables-
@@ -96,7 +84,7 @@ func BenchmarkFullSync(b *testing.B) {
 				for range b.N {
 					b.StopTimer()
 					ns := netnstest.New(b, "bench")
-					p := benchProxier(b, ns, be)
+					p := newProxierOn(b, ns, be)
 					b.StartTimer()
 					start, cpuStart := time.Now(), cpuTime(b)
 					if err := ns.Do(func() error { return p.Sync(ctx, ports) }); err != nil {
@@ -120,7 +108,7 @@ func BenchmarkPartialSync(b *testing.B) {
 		for _, n := range []int{1000, 10000} {
 			b.Run(fmt.Sprintf("backend=%s/services=%d", be, n), func(b *testing.B) {
 				ns := netnstest.New(b, "bench")
-				p := benchProxier(b, ns, be)
+				p := newProxierOn(b, ns, be)
 				ports := benchServices(n)
 				ctx := context.Background()
 				if err := ns.Do(func() error { return p.Sync(ctx, ports) }); err != nil {

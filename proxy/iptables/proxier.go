@@ -76,10 +76,6 @@ type Config struct {
 // hourly full sync); between, syncs write only what changed.
 const fullSyncPeriod = time.Hour
 
-// nftMaxChainsPerTransaction bounds nat transactions on iptables-nft (see
-// Options.MaxChainsPerTransaction); measured best on iptables 1.8.9.
-const nftMaxChainsPerTransaction = 1000
-
 // Proxier writes the rules for a set of service ports. Sync and Cleanup
 // must not run concurrently; the sync runner serialises them.
 type Proxier struct {
@@ -115,15 +111,11 @@ func New(cfg Config) (*Proxier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("find %s-restore: %w", command, err)
 	}
-	if cfg.MaxChainsPerTransaction == 0 {
-		out, err := exec.Command(command, "--version").Output()
-		if err != nil {
-			return nil, fmt.Errorf("%s --version: %w", command, err)
-		}
-		if strings.Contains(string(out), "nf_tables") {
-			cfg.MaxChainsPerTransaction = nftMaxChainsPerTransaction
-		}
+	out, err := exec.Command(command, "--version").Output()
+	if err != nil {
+		return nil, fmt.Errorf("%s --version: %w", command, err)
 	}
+	cfg.ListLargeTransactions = strings.Contains(string(out), "nf_tables")
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -166,8 +158,8 @@ func (p *Proxier) Sync(ctx context.Context, ports []services.ServicePort) (err e
 		}
 	}
 	payload := Generate(ports, p.state, p.cfg.Options)
-	if len(payload.Data) > 0 {
-		if err := p.restore(ctx, payload.Data); err != nil {
+	if payload.Len() > 0 {
+		if err := p.restore(ctx, payload); err != nil {
 			return err
 		}
 	}
@@ -179,7 +171,7 @@ func (p *Proxier) Sync(ctx context.Context, ports []services.ServicePort) (err e
 		p.cfg.Metrics.Rules.WithLabelValues(table).Set(float64(n))
 	}
 	p.log.Debug("synced iptables rules", "servicePorts", len(ports), "natRules", payload.Rules[tableNAT],
-		"filterRules", payload.Rules[tableFilter], "bytes", len(payload.Data), "duration", time.Since(start))
+		"filterRules", payload.Rules[tableFilter], "bytes", payload.Len(), "duration", time.Since(start))
 	return nil
 }
 
@@ -229,13 +221,13 @@ func (p *Proxier) listChains() (map[string][]string, error) {
 	return out, nil
 }
 
-func (p *Proxier) restore(ctx context.Context, data []byte) error {
+func (p *Proxier) restore(ctx context.Context, payload *Payload) error {
 	cmd := exec.CommandContext(ctx, p.restorePath, "-w", restoreWait, "--noflush")
-	cmd.Stdin = bytes.NewReader(data)
+	cmd.Stdin = payload.Reader()
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("iptables-restore: %w: %s%s", err, strings.TrimSpace(stderr.String()), failedLine(stderr.String(), data))
+		return fmt.Errorf("iptables-restore: %w: %s%s", err, strings.TrimSpace(stderr.String()), failedLine(stderr.String(), payload.Bytes()))
 	}
 	return nil
 }
@@ -277,7 +269,7 @@ func (p *Proxier) Cleanup(ctx context.Context) error {
 			return fmt.Errorf("delete jump %s/%s -> %s: %w", j.table, j.chain, j.target, err)
 		}
 	}
-	var buf bytes.Buffer
+	var payload Payload
 	removed := 0
 	for _, table := range []string{tableFilter, tableNAT} {
 		var ours []string
@@ -286,21 +278,12 @@ func (p *Proxier) Cleanup(ctx context.Context) error {
 				ours = append(ours, c)
 			}
 		}
-		if len(ours) == 0 {
-			continue
-		}
-		buf.WriteString("*" + table + "\n")
-		for _, c := range ours {
-			buf.WriteString(":" + c + " - [0:0]\n")
-		}
-		for _, c := range ours {
-			buf.WriteString("-X " + c + "\n")
-		}
-		buf.WriteString("COMMIT\n")
+		list := p.cfg.ListLargeTransactions && wantListing(len(ours), len(existing[table]))
+		writeTable(&payload, table, ours, list)
 		removed += len(ours)
 	}
 	if removed > 0 {
-		if err := p.restore(ctx, buf.Bytes()); err != nil {
+		if err := p.restore(ctx, &payload); err != nil {
 			return fmt.Errorf("delete chains: %w", err)
 		}
 	}

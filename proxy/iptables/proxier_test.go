@@ -16,7 +16,13 @@ var counters = regexp.MustCompile(`\[\d+:\d+\]`)
 // save returns iptables-save of one table without comments and counters.
 func save(t *testing.T, ns *netnstest.NS, table string) string {
 	t.Helper()
-	out := ns.MustExec(t, "iptables-save", "-t", table)
+	return saveWith(t, ns, "iptables-save", table)
+}
+
+// saveWith is save with one backend's iptables-save.
+func saveWith(t *testing.T, ns *netnstest.NS, command, table string) string {
+	t.Helper()
+	out := ns.MustExec(t, command, "-t", table)
 	var lines []string
 	for _, l := range strings.Split(out, "\n") {
 		if l == "" || strings.HasPrefix(l, "#") {
@@ -27,11 +33,18 @@ func save(t *testing.T, ns *netnstest.NS, table string) string {
 	return strings.Join(lines, "\n")
 }
 
-func newProxier(t *testing.T, ns *netnstest.NS) *Proxier {
+func newProxier(t testing.TB, ns *netnstest.NS) *Proxier {
+	t.Helper()
+	return newProxierOn(t, ns, "")
+}
+
+// newProxierOn makes a proxier for one iptables backend ("" for the
+// system's).
+func newProxierOn(t testing.TB, ns *netnstest.NS, backend string) *Proxier {
 	t.Helper()
 	var p *Proxier
 	if err := ns.Do(func() (err error) {
-		p, err = New(Config{Options: Options{ClusterCIDR: netip.MustParsePrefix("10.244.0.0/16")}})
+		p, err = New(Config{Backend: backend, Options: Options{ClusterCIDR: netip.MustParsePrefix("10.244.0.0/16")}})
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -135,4 +148,53 @@ func TestSyncRestoresDeletedJumps(t *testing.T) {
 		t.Errorf("want the PREROUTING and OUTPUT jumps back:\n%s", nat)
 	}
 	t.Cleanup(func() { _ = ns.Do(func() error { return p.Cleanup(context.Background()) }) })
+}
+
+// TestLargeSyncsAndCleanupOnEveryBackend syncs enough services for
+// iptables-nft's transactions to start with a listing of the table (the
+// first sync, and the full sync of a restarted proxy into the populated
+// table), then a partial sync, then cleans up, on each installed backend.
+func TestLargeSyncsAndCleanupOnEveryBackend(t *testing.T) {
+	netnstest.Require(t, "iptables", "iptables-save", "iptables-restore")
+	for _, backend := range backends(t) {
+		t.Run(backend, func(t *testing.T) {
+			ns := netnstest.New(t, "ipt")
+			saveCmd := "iptables-" + backend + "-save"
+			natBefore, filterBefore := saveWith(t, ns, saveCmd, "nat"), saveWith(t, ns, saveCmd, "filter")
+			ports := benchServices(300)
+			ctx := context.Background()
+			p := newProxierOn(t, ns, backend)
+			sync := func(wantSVC, wantSEP int) {
+				t.Helper()
+				if err := ns.Do(func() error { return p.Sync(ctx, ports) }); err != nil {
+					t.Fatal(err)
+				}
+				nat := saveWith(t, ns, saveCmd, "nat")
+				if svc, sep := strings.Count(nat, "\n:"+svcChainPrefix), strings.Count(nat, "\n:"+sepChainPrefix); svc != wantSVC || sep != wantSEP {
+					t.Fatalf("nat holds %d service and %d endpoint chains, want %d and %d", svc, sep, wantSVC, wantSEP)
+				}
+			}
+			sync(300, 900)
+
+			gone := EndpointChain(&ports[5], ports[5].Endpoints[0])
+			ports[5].Endpoints = ports[5].Endpoints[1:]
+			sync(300, 899)
+			if nat := saveWith(t, ns, saveCmd, "nat"); strings.Contains(nat, gone) {
+				t.Errorf("removed endpoint's chain %s survived the partial sync", gone)
+			}
+
+			p = newProxierOn(t, ns, backend) // a restarted proxy rewrites everything
+			sync(300, 899)
+
+			if err := ns.Do(func() error { return p.Cleanup(ctx) }); err != nil {
+				t.Fatal(err)
+			}
+			if got := saveWith(t, ns, saveCmd, "nat"); got != natBefore {
+				t.Errorf("nat table after cleanup:\n%s\nwant as before:\n%s", got, natBefore)
+			}
+			if got := saveWith(t, ns, saveCmd, "filter"); got != filterBefore {
+				t.Errorf("filter table after cleanup:\n%s\nwant as before:\n%s", got, filterBefore)
+			}
+		})
+	}
 }

@@ -2,9 +2,11 @@ package iptables
 
 import (
 	"flag"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -59,16 +61,6 @@ func TestGenerateMatchesGolden(t *testing.T) {
 			opts: Options{ClusterCIDR: cidr},
 		},
 		{
-			name: "bounded-transactions",
-			ports: []services.ServicePort{
-				servicePort("default", "a", "", "10.96.0.2", 80, "TCP", 0, "10.244.1.2:80", "10.244.1.3:80"),
-				servicePort("default", "b", "", "10.96.0.3", 80, "TCP", 0, "10.244.1.4:80"),
-				servicePort("default", "c", "", "10.96.0.4", 80, "TCP", 0, "10.244.1.5:80", "10.244.1.6:80"),
-			},
-			existing: map[string][]string{tableNAT: {"SKIFF-SVC-GONE0000000000000"}},
-			opts:     Options{ClusterCIDR: cidr, MaxChainsPerTransaction: 5},
-		},
-		{
 			name: "endpoints-change-writes-only-that-service",
 			prev: []services.ServicePort{
 				web,
@@ -104,7 +96,7 @@ func TestGenerateMatchesGolden(t *testing.T) {
 			if tt.prev != nil {
 				state = Generate(tt.prev, state, tt.opts).State
 			}
-			got := Generate(tt.ports, state, tt.opts).Data
+			got := Generate(tt.ports, state, tt.opts).Bytes()
 			path := filepath.Join("testdata", tt.name+".golden")
 			if *update {
 				if err := os.WriteFile(path, got, 0o644); err != nil {
@@ -126,7 +118,7 @@ func TestGenerateBalancesEvenly(t *testing.T) {
 	// With n endpoints the i-th statistic rule must fire with 1/(n-i), so
 	// that every endpoint ends up with 1/n of new connections.
 	sp := servicePort("default", "web", "", "10.96.0.20", 80, "TCP", 0, "10.244.1.1:80", "10.244.1.2:80", "10.244.1.3:80", "10.244.1.4:80")
-	data := string(Generate([]services.ServicePort{sp}, State{}, Options{}).Data)
+	data := string(Generate([]services.ServicePort{sp}, State{}, Options{}).Bytes())
 	var probs []string
 	for _, line := range strings.Split(data, "\n") {
 		if strings.HasPrefix(line, "-A "+ServiceChain(&sp)) {
@@ -165,7 +157,7 @@ func TestGenerateCountsRulesAndChains(t *testing.T) {
 	existing := State{Chains: map[string]map[string]bool{tableNAT: ChainSet([]string{"SKIFF-SVC-GONE0000000000000"})}}
 	opts := Options{ClusterCIDR: netip.MustParsePrefix("10.244.0.0/16")}
 	p := Generate([]services.ServicePort{sp}, existing, opts)
-	if got, counted := strings.Count(string(p.Data), "\n-A "), p.Rules[tableNAT]+p.Rules[tableFilter]; got != counted {
+	if got, counted := strings.Count(string(p.Bytes()), "\n-A "), p.Rules[tableNAT]+p.Rules[tableFilter]; got != counted {
 		t.Errorf("payload has %d rules, counted %d", got, counted)
 	}
 	// 4 fixed + service + masq + 2 nodeport + 2 statistic + 2x2 endpoint + nodeports jump.
@@ -182,16 +174,16 @@ func TestGenerateCountsRulesAndChains(t *testing.T) {
 
 	// Unchanged, the next sync writes no service chain yet counts and keeps them.
 	again := Generate([]services.ServicePort{sp}, p.State, opts)
-	if len(again.Data) != 0 {
-		t.Errorf("nothing changed, yet the payload is:\n%s", again.Data)
+	if len(again.Bytes()) != 0 {
+		t.Errorf("nothing changed, yet the payload is:\n%s", again.Bytes())
 	}
 	if again.Rules[tableNAT] != 15 || len(again.State.Chains[tableNAT]) != 7 {
 		t.Errorf("unchanged sync counts %d nat rules and chains %v, want 15 and the same 7", again.Rules[tableNAT], again.State.Chains[tableNAT])
 	}
 	// A chain that vanished from the tables is written again.
 	delete(again.State.Chains[tableNAT], EndpointChain(&sp, sp.Endpoints[0]))
-	if repaired := Generate([]services.ServicePort{sp}, again.State, opts); !strings.Contains(string(repaired.Data), ":"+ServiceChain(&sp)) {
-		t.Errorf("service with a missing endpoint chain not rewritten:\n%s", repaired.Data)
+	if repaired := Generate([]services.ServicePort{sp}, again.State, opts); !strings.Contains(string(repaired.Bytes()), ":"+ServiceChain(&sp)) {
+		t.Errorf("service with a missing endpoint chain not rewritten:\n%s", repaired.Bytes())
 	}
 }
 
@@ -200,10 +192,49 @@ func TestGenerateDropsEndpointCommentsInLargeClusters(t *testing.T) {
 	large := Generate(benchServices(400), State{}, Options{}) // 1,200 endpoints
 	sp := benchServices(1)[0]
 	sepRule := "-A " + EndpointChain(&sp, sp.Endpoints[0]) + " -m comment"
-	if !strings.Contains(string(small.Data), sepRule) {
+	if !strings.Contains(string(small.Bytes()), sepRule) {
 		t.Errorf("small cluster: endpoint rules lack comments")
 	}
-	if strings.Contains(string(large.Data), sepRule) || !strings.Contains(string(large.Data), "bench/svc-0:http cluster IP") {
+	if strings.Contains(string(large.Bytes()), sepRule) || !strings.Contains(string(large.Bytes()), "bench/svc-0:http cluster IP") {
 		t.Errorf("large cluster: want endpoint rules without comments and service rules with them")
+	}
+}
+
+func TestGenerateListsTheTableBeforeLargeTransactions(t *testing.T) {
+	cidr := netip.MustParsePrefix("10.244.0.0/16")
+	ports := benchServices(100) // 400 service and endpoint chains
+	synced := Generate(ports, State{}, Options{ClusterCIDR: cidr}).State
+	changed := slices.Clone(ports)
+	changed[7].Endpoints = changed[7].Endpoints[1:]
+	others := State{Chains: map[string]map[string]bool{tableNAT: {}}}
+	for i := range 1000 {
+		others.Chains[tableNAT][fmt.Sprintf("OTHER-%d", i)] = true
+	}
+	tests := []struct {
+		name  string
+		ports []services.ServicePort
+		prev  State
+		list  bool // Options.ListLargeTransactions
+		want  bool
+	}{
+		{name: "iptables-legacy never lists", ports: ports, want: false},
+		{name: "first sync of 400 chains lists", ports: ports, list: true, want: true},
+		{name: "partial sync of one service does not", ports: changed, prev: synced, list: true, want: false},
+		{name: "400 chains into a table of 1,000 others do not", ports: ports, prev: others, list: true, want: false},
+		{name: "small first sync does not", ports: ports[:10], list: true, want: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			data := string(Generate(tt.ports, tt.prev, Options{ClusterCIDR: cidr, ListLargeTransactions: tt.list}).Bytes())
+			if got := strings.Contains(data, "*nat\n-S\n"); got != tt.want {
+				t.Errorf("nat transaction starts with a listing = %v, want %v", got, tt.want)
+			}
+			if strings.Contains(data, "*filter\n-S\n") {
+				t.Error("the filter transaction, a handful of chains, starts with a listing")
+			}
+			if n := strings.Count(data, "-S\n"); n > 1 {
+				t.Errorf("%d listings, want at most one", n)
+			}
+		})
 	}
 }
