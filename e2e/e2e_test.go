@@ -99,27 +99,12 @@ func runSuite(m *testing.M) (code int) {
 	if c != nil {
 		// Always down, whatever happened, and then prove nothing is left.
 		defer func() {
-			downCtx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-			defer cancel()
-			if dir, err := c.SaveLogs(filepath.Join(workDir, "last-logs")); err != nil {
-				fmt.Fprintf(os.Stderr, "e2e: keep logs: %v\n", err)
-			} else {
-				fmt.Printf("e2e: component logs kept in %s\n", dir)
-			}
-			if err := c.Down(downCtx); err != nil {
-				fmt.Fprintf(os.Stderr, "e2e: down: %v\n", err)
+			problems := removeCluster(c, workDir)
+			for _, p := range problems {
+				fmt.Fprintf(os.Stderr, "e2e: %v\n", p)
 				code = 1
 			}
-			left, err := c.Leftovers(downCtx)
-			if err != nil {
-				fmt.Fprintf(os.Stderr, "e2e: leftovers check: %v\n", err)
-				code = 1
-			}
-			for _, l := range left {
-				fmt.Fprintf(os.Stderr, "e2e: down left %s\n", l)
-				code = 1
-			}
-			if err == nil && len(left) == 0 {
+			if len(problems) == 0 {
 				fmt.Println("e2e: down left nothing behind")
 			}
 		}()
@@ -147,6 +132,31 @@ func runSuite(m *testing.M) (code int) {
 	cluster = c
 	code = m.Run()
 	return code
+}
+
+// removeCluster keeps c's component logs in dir/last-logs, downs c and
+// checks that nothing of it is left on the host: what went wrong, if
+// anything.
+func removeCluster(c *harness.Cluster, dir string) []error {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var problems []error
+	if kept, err := c.SaveLogs(filepath.Join(dir, "last-logs")); err != nil {
+		problems = append(problems, fmt.Errorf("keep logs: %w", err))
+	} else {
+		fmt.Printf("e2e: component logs of cluster %s kept in %s\n", c.Config.Name, kept)
+	}
+	if err := c.Down(ctx); err != nil {
+		problems = append(problems, fmt.Errorf("down %s: %w", c.Config.Name, err))
+	}
+	left, err := c.Leftovers(ctx)
+	if err != nil {
+		problems = append(problems, fmt.Errorf("leftovers check of %s: %w", c.Config.Name, err))
+	}
+	for _, l := range left {
+		problems = append(problems, fmt.Errorf("down of %s left %s", c.Config.Name, l))
+	}
+	return problems
 }
 
 // settled waits until every node is schedulable.
@@ -183,23 +193,31 @@ func setup(t *testing.T) (*harness.Cluster, context.Context) {
 	if err := settled(suiteCtx, cluster); err != nil {
 		t.Fatal(err)
 	}
+	watchCluster(t, cluster)
+	return cluster, suiteCtx
+}
+
+// watchCluster makes t fail when a component of c exits during it, and
+// dumps c's state (processes, get all, events, component logs) when t
+// fails.
+func watchCluster(t *testing.T, c *harness.Cluster) {
+	t.Helper()
 	t.Cleanup(func() {
 		if t.Failed() {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			var b strings.Builder
-			cluster.Dump(ctx, &b)
+			c.Dump(ctx, &b)
 			t.Log(b.String())
 		}
 	})
 	// Runs before the dump: a component that crashed during the test
 	// fails it, whatever the test itself checked.
 	t.Cleanup(func() {
-		if dead := cluster.Dead(); len(dead) > 0 {
-			t.Errorf("components exited during %s: %v%s", t.Name(), dead, cluster.ExitReport(dead))
+		if dead := c.Dead(); len(dead) > 0 {
+			t.Errorf("components exited during %s: %v%s", t.Name(), dead, c.ExitReport(dead))
 		}
 	})
-	return cluster, suiteCtx
 }
 
 // recoverPanic turns a panic in a test into a failure: an escaped panic

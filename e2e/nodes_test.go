@@ -145,17 +145,50 @@ func nodeStatus(ctx context.Context, c *harness.Cluster, node string) (string, e
 	return row["STATUS"], nil
 }
 
-// TestNodeLostPodsReplaced cuts a node off by stopping its kubelet: the
-// node turns NotReady, its pods are replaced on the other node, and once
-// the kubelet is back the node is Ready, the old pods are gone from the
-// API and from the node, and exactly the desired pods run. The
+// nodeCut is one way a node is cut off from the cluster, and undone.
+type nodeCut struct {
+	name string
+	// cut isolates node i; restore ends that.
+	cut, restore func(ctx context.Context, c *harness.Cluster, i int) error
+}
+
+// nodeCuts are the two ways a node is lost: its kubelet stops (a crashed
+// agent), or its link goes down (a pulled cable: every process runs on,
+// unreachable).
+func nodeCuts() []nodeCut {
+	return []nodeCut{
+		{
+			name: "kubelet-stopped",
+			cut: func(ctx context.Context, c *harness.Cluster, i int) error {
+				return c.Kill(ctx, c.Config.NodeName(i)+"/kubelet")
+			},
+			restore: func(ctx context.Context, c *harness.Cluster, i int) error {
+				return c.Restart(ctx, c.Config.NodeName(i)+"/kubelet")
+			},
+		},
+		{
+			name: "link-down",
+			cut: func(ctx context.Context, c *harness.Cluster, i int) error {
+				return c.SetNodeLink(ctx, i, false)
+			},
+			restore: func(ctx context.Context, c *harness.Cluster, i int) error {
+				return c.SetNodeLink(ctx, i, true)
+			},
+		},
+	}
+}
+
+// TestNodeLostPodsReplaced cuts a node off, by stopping its kubelet or by
+// taking its link down: the node turns NotReady, its pods are replaced on
+// the other node, and once the node is back it is Ready, the old pods are
+// gone from the API and from the node (no containers, namespaces, IPs or
+// rules of them left), and exactly the desired pods run. The
 // controller-manager runs with short node timeouts for this test (a test
 // config, as the issue asks): localcluster has no way to pass extra
 // flags, so the test restarts it with its recorded flags plus these.
 func TestNodeLostPodsReplaced(t *testing.T) {
 	defer recoverPanic(t)
 	c, ctx := setup(t)
-	const name = "e2e-nodeloss"
 	const cm = "controller-manager"
 	orig := c.Args(cm)
 	short := append(slices.Clone(orig), "--node-monitor-grace-period", "10s", "--pod-eviction-timeout", "10s")
@@ -167,6 +200,20 @@ func TestNodeLostPodsReplaced(t *testing.T) {
 			t.Errorf("restore the controller-manager's flags: %v", err)
 		}
 	})
+	for _, cut := range nodeCuts() {
+		t.Run(cut.name, func(t *testing.T) {
+			defer recoverPanic(t)
+			// The node the case before cut off may still be tainted.
+			if err := settled(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+			nodeLostPodsReplaced(t, ctx, c, cut)
+		})
+	}
+}
+
+func nodeLostPodsReplaced(t *testing.T, ctx context.Context, c *harness.Cluster, cut nodeCut) {
+	name := "e2e-nodeloss-" + cut.name
 	t.Cleanup(func() { deleteQuietly(t, c, "deployment", name) })
 	ctl(t, ctx, c, "create", "deployment", name, "--image", "nginx", "-r", "3")
 	deploymentReady(t, ctx, c, name, 3, rolloutTimeout)
@@ -176,15 +223,20 @@ func TestNodeLostPodsReplaced(t *testing.T) {
 	lost := before[0].Node
 	lostIdx := c.NodeIndex(lost)
 	survivor := c.Config.NodeName(lostIdx%c.Config.Nodes + 1)
-	kubelet := lost + "/kubelet"
-	if err := c.Kill(ctx, kubelet); err != nil {
+	var onLost []podRow
+	for _, p := range before {
+		if p.Node == lost {
+			onLost = append(onLost, p)
+		}
+	}
+	if err := cut.cut(ctx, c, lostIdx); err != nil {
 		t.Fatal(err)
 	}
-	restarted := false
+	restored := false
 	t.Cleanup(func() {
-		if !restarted {
-			if err := c.Restart(context.Background(), kubelet); err != nil {
-				t.Errorf("restart %s: %v", kubelet, err)
+		if !restored {
+			if err := cut.restore(context.Background(), c, lostIdx); err != nil {
+				t.Errorf("undo %s of %s: %v", cut.name, lost, err)
 			}
 		}
 	})
@@ -214,11 +266,19 @@ func TestNodeLostPodsReplaced(t *testing.T) {
 		}
 		return nil
 	})
+	// Evicted from the API, the cut-off node's pods still run there
+	// (nothing stops them while its kubelet is dead or cannot hear of the
+	// eviction): orphans its kubelet must remove once the node is back.
+	for _, p := range onLost {
+		if err := fetchOK(ctx, c, lostIdx, "http://"+p.IP+"/"); err != nil {
+			t.Errorf("evicted pod %s stopped serving on %s before the node was back: %v", p.Name, lost, err)
+		}
+	}
 
-	if err := c.Restart(ctx, kubelet); err != nil {
+	if err := cut.restore(ctx, c, lostIdx); err != nil {
 		t.Fatal(err)
 	}
-	restarted = true
+	restored = true
 	eventually(t, ctx, recoverTimeout, lost+" Ready again", func(ctx context.Context) error {
 		st, err := nodeStatus(ctx, c, lost)
 		if err != nil {
@@ -239,6 +299,7 @@ func TestNodeLostPodsReplaced(t *testing.T) {
 		})
 	}
 	deploymentReady(t, ctx, c, name, 3, convergeTimeout)
+	checkOneReplicaSet(t, ctx, c, name, 3)
 	nodesClean(t, ctx, c, recoverTimeout)
 }
 

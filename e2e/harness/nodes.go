@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/skiff-dev/skiff/internal/localcluster"
 )
 
 // Node is what the suite reads of a Node object.
@@ -89,4 +91,10 @@ func (c *Cluster) Unschedulable(ctx context.Context) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// SetNodeLink cuts node i off the network (up false) or reconnects it,
+// by its link to the host bridge; its processes keep running.
+func (c *Cluster) SetNodeLink(ctx context.Context, i int, up bool) error {
+	return localcluster.SetNodeLink(ctx, c.Config, i, up)
 }
