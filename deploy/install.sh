@@ -33,7 +33,8 @@ Options:
   --etcd-initial-cluster L  install and configure a local etcd member of the cluster
                             NAME=http://IP:2380,... (HA; NAME must be this node's name)
   --pki-from DIR            certificates made on the first control plane: the CA (and, for a
-                            worker, kubelet-NAME.crt/.key and proxy.crt/.key)
+                            worker, kubelet-NAME.crt/.key, kubelet-NAME-serving.crt/.key
+                            and proxy.crt/.key)
   --cluster-cidr CIDR       pod network (default 10.244.0.0/16)
   --service-cidr CIDR       Service network (default 10.96.0.0/12)
   --cluster-dns IP          DNS Service IP (default 10.96.0.10)
@@ -270,18 +271,9 @@ install_pki() {
 		fi
 	elif [[ -e ${ROOT}${PKI}/ca.key || ($DRY_RUN == 1 && -z $PKI_FROM) ]]; then
 		run "$pki_cmd" node "$NODE_NAME" --dir "${ROOT}${PKI}" --ip "$NODE_IP"
-	elif [[ $DRY_RUN == 0 && ! -e ${ROOT}${PKI}/kubelet-${NODE_NAME}.crt ]]; then
-		die "no kubelet-${NODE_NAME}.crt in --pki-from: run 'skiff-pki node ${NODE_NAME} --ip ${NODE_IP}' on the first control plane and copy its ca.crt, kubelet-${NODE_NAME}.* and proxy.* here"
+	elif [[ $DRY_RUN == 0 && (! -e ${ROOT}${PKI}/kubelet-${NODE_NAME}.crt || ! -e ${ROOT}${PKI}/kubelet-${NODE_NAME}-serving.crt) ]]; then
+		die "no kubelet-${NODE_NAME}.crt or kubelet-${NODE_NAME}-serving.crt in --pki-from: run 'skiff-pki node ${NODE_NAME} --ip ${NODE_IP}' on the first control plane and copy its ca.crt, kubelet-${NODE_NAME}.*, kubelet-${NODE_NAME}-serving.* and proxy.* here"
 	fi
-}
-
-# kubelet_tls says whether the kubelet of this build serves exec/logs over
-# TLS (it has --tls-cert-file); the apiserver then calls kubelets with its
-# client certificate. Without the binary (a dry run before make build), TLS.
-kubelet_tls() {
-	local kubelet="${BIN_DIR}/kubelet"
-	[[ -x $kubelet ]] || return 0
-	"$kubelet" --help 2>&1 | grep -q -- '--tls-cert-file '
 }
 
 # client_config NAME FILE writes /etc/skiff/NAME.config for the identity
@@ -311,7 +303,8 @@ tls-private-key-file: ${PKI}/apiserver.key
 client-ca-file: ${PKI}/ca.crt
 audit-log-path: /var/log/skiff/audit.log
 ${ETCD_SERVERS:+etcd-servers: $(yaml_list "$ETCD_SERVERS")}
-$(kubelet_tls && printf 'kubelet-client-certificate: %s\nkubelet-client-key: %s' "${PKI}/apiserver-kubelet-client.crt" "${PKI}/apiserver-kubelet-client.key")
+kubelet-client-certificate: ${PKI}/apiserver-kubelet-client.crt
+kubelet-client-key: ${PKI}/apiserver-kubelet-client.key
 EOF
 		client_config controller-manager controller-manager
 		write_file /etc/skiff/controller-manager.yaml 0644 <<EOF
@@ -344,7 +337,10 @@ bridge: skiff0
 cluster-dns: "${CLUSTER_DNS}"
 image-preload-dir: /var/lib/skiff/images
 http-addr: "127.0.0.1:10248"
-$(kubelet_tls && printf 'tls-cert-file: %s\ntls-private-key-file: %s\nclient-ca-file: %s' "${PKI}/kubelet-${NODE_NAME}-serving.crt" "${PKI}/kubelet-${NODE_NAME}-serving.key" "${PKI}/ca.crt")
+tls-cert-file: ${PKI}/kubelet-${NODE_NAME}-serving.crt
+tls-private-key-file: ${PKI}/kubelet-${NODE_NAME}-serving.key
+client-ca-file: ${PKI}/ca.crt
+authorized-client-names: ["system:apiserver"]
 EOF
 		client_config proxy proxy
 		write_file /etc/skiff/proxy.yaml 0644 <<EOF
