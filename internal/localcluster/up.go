@@ -188,9 +188,9 @@ func (u *upper) certificates(ctx context.Context) error {
 		return err
 	}
 	if tls && !kubeletTLS {
-		c.Logger.Warn("the kubelet has no TLS flags yet: its exec/logs server runs plaintext", "flags", tlsFlags())
+		return fmt.Errorf("%s has no %s: rebuild the binaries (make build); kubelets serve exec and logs only over mutual TLS", u.bin("kubelet"), strings.Join(tlsFlags(), ", "))
 	}
-	u.state.KubeletTLS = tls && kubeletTLS
+	u.state.KubeletTLS = tls
 	for i := 1; i <= c.Nodes; i++ {
 		files = append(files, pki.KubeletClientFile(c.NodeName(i)))
 	}
@@ -308,8 +308,11 @@ func (c Config) SchedulerArgs() []string {
 
 // KubeletArgs are node i's kubelet flags. Its health endpoint listens on
 // the node IP so the host can probe it across the bridge. With tls its
-// exec/logs server presents the node's serving certificate and accepts
-// only clients of the cluster CA (the apiserver).
+// exec/logs server presents the node's serving certificate (for the node
+// name and IP, which the apiserver dials and verifies) and serves only the
+// apiserver's client certificate (the kubelet's --authorized-client-names
+// default). Without tls the apiserver itself is plaintext, and the kubelet
+// must be told --insecure to match.
 func (c Config) KubeletArgs(i int, tls bool) []string {
 	node, dir := c.NodeName(i), c.nodeDir(i)
 	args := []string{
@@ -336,6 +339,8 @@ func (c Config) KubeletArgs(i int, tls bool) []string {
 			"--tls-private-key-file", filepath.Join(p, pki.KubeletServingFile(node)+".key"),
 			"--client-ca-file", filepath.Join(p, pki.CACertFile),
 		)
+	} else {
+		args = append(args, "--insecure")
 	}
 	return args
 }
