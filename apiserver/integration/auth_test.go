@@ -2,10 +2,12 @@ package integration
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +21,8 @@ import (
 	"github.com/skiff-dev/skiff/internal/clientconfig"
 	"github.com/skiff-dev/skiff/internal/pki"
 	"github.com/skiff-dev/skiff/internal/testcluster"
+	kubeletserver "github.com/skiff-dev/skiff/kubelet/server"
+	"github.com/skiff-dev/skiff/kubelet/server/servertest"
 	"github.com/skiff-dev/skiff/proto/api"
 )
 
@@ -55,6 +59,8 @@ func startSecure(t *testing.T) *secureCluster {
 		cfg.Security = app.Security{
 			TLSCertFile: filepath.Join(dir, "apiserver.crt"), TLSKeyFile: filepath.Join(dir, "apiserver.key"),
 			ClientCAFile: filepath.Join(dir, "ca.crt"), TokenAuthFile: tokens, AuditLogPath: audit,
+			KubeletClientCert: filepath.Join(dir, pki.FileAPIServerKubeletClient+".crt"),
+			KubeletClientKey:  filepath.Join(dir, pki.FileAPIServerKubeletClient+".key"),
 		}
 	})
 	return &secureCluster{Cluster: c, pkiDir: dir, auditLog: audit}
@@ -266,4 +272,122 @@ func TestRateLimitAnswersResourceExhausted(t *testing.T) {
 		}
 	}
 	wantCode(t, limited, codes.ResourceExhausted, `too many requests from user "alice"`)
+}
+
+// startKubelet serves node's exec/logs on loopback with the kubelet's real
+// server over a fake runtime, presenting the serving certificate
+// <pkiDir>/<serving>.crt and admitting only the apiserver, and registers
+// the node (as the node) at that address.
+func (s *secureCluster) startKubelet(t *testing.T, node, pkiDir, serving string) *servertest.Runtime {
+	t.Helper()
+	tc, err := pki.ServerTLS(filepath.Join(pkiDir, serving+".crt"), filepath.Join(pkiDir, serving+".key"),
+		filepath.Join(s.pkiDir, pki.CACertFile), tls.RequireAndVerifyClientCert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := servertest.NewRuntime(t)
+	addr := servertest.Serve(t, rt, kubeletserver.Security{TLS: tc, AuthorizedUsers: []string{pki.UserAPIServer}})
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubeletPort, err := strconv.Atoi(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctx(t)
+	nc := s.as(t, pki.KubeletClientFile(node), "")
+	n, err := nc.Nodes().Create(ctx, &api.Node{Metadata: &api.ObjectMeta{Name: node}, Spec: &api.NodeSpec{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Status = &api.NodeStatus{Addresses: []*api.NodeAddress{{Type: "InternalIP", Address: "127.0.0.1"}},
+		DaemonEndpoints: &api.NodeDaemonEndpoints{KubeletPort: int32(kubeletPort)}}
+	if _, err := nc.Nodes().UpdateStatus(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	return rt
+}
+
+func TestExecAndLogsRelayToKubeletsOverMutualTLS(t *testing.T) {
+	s := startSecure(t)
+	ctx := ctx(t)
+	admin := s.as(t, "admin", "")
+	// node-a is a real kubelet of the cluster; node-b's "kubelet" presents
+	// a serving certificate of another CA, as an impostor on its address
+	// would.
+	impostorCA := t.TempDir()
+	if _, _, err := pki.InitCA(impostorCA, pki.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pki.IssueServing(impostorCA, "node-b", []string{"node-b"}, []net.IP{net.ParseIP("127.0.0.1")}, pki.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	// node-c's serving certificate is the cluster CA's, but for another
+	// address than its InternalIP.
+	if err := pki.Node(s.pkiDir, "node-c", []net.IP{net.ParseIP("10.9.9.9")}, pki.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	kubelets := map[string]*servertest.Runtime{
+		"node-a": s.startKubelet(t, "node-a", s.pkiDir, pki.KubeletServingFile("node-a")),
+		"node-b": s.startKubelet(t, "node-b", impostorCA, "node-b"),
+		"node-c": s.startKubelet(t, "node-c", s.pkiDir, pki.KubeletServingFile("node-c")),
+	}
+	for node, rt := range kubelets {
+		pod := "web-" + node
+		if err := rt.AddContainer("default", pod, "nginx", "hello from "+node+"\n"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := admin.Pods().Create(ctx, nginxPod(pod)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := admin.Bind(ctx, "default", pod, "", node); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	t.Run("the apiserver relays to a kubelet of the cluster with its client certificate", func(t *testing.T) {
+		out, code, err := servertest.Exec(ctx, admin.API, "default", "web-node-a", "nginx", "echo", "hi")
+		if err != nil || out != "echo hi\n" || code != 0 {
+			t.Fatalf("exec: out %q code %d err %v", out, code, err)
+		}
+		log, err := servertest.Logs(ctx, admin.API, "default", "web-node-a", "nginx")
+		if err != nil || log != "hello from node-a\n" {
+			t.Fatalf("logs: %q %v", log, err)
+		}
+	})
+	t.Run("the apiserver refuses a kubelet whose serving certificate the cluster CA did not sign", func(t *testing.T) {
+		_, _, err := servertest.Exec(ctx, admin.API, "default", "web-node-b", "nginx", "echo", "hi")
+		wantCode(t, err, codes.Unavailable, "certificate signed by unknown authority")
+		_, err = servertest.Logs(ctx, admin.API, "default", "web-node-b", "nginx")
+		wantCode(t, err, codes.Unavailable, "certificate signed by unknown authority")
+		if n := kubelets["node-b"].Execs(); n != 0 {
+			t.Fatalf("the impostor kubelet got %d exec requests", n)
+		}
+	})
+	t.Run("the apiserver refuses a kubelet whose serving certificate does not name its InternalIP", func(t *testing.T) {
+		_, _, err := servertest.Exec(ctx, admin.API, "default", "web-node-c", "nginx", "echo", "hi")
+		wantCode(t, err, codes.Unavailable, "not 127.0.0.1")
+		if n := kubelets["node-c"].Execs(); n != 0 {
+			t.Fatalf("the kubelet got %d exec requests", n)
+		}
+	})
+	t.Run("a node calling another node's kubelet directly is denied", func(t *testing.T) {
+		// Node objects are readable by every node: what stops node-b is
+		// the kubelet's authorization, not the address being secret.
+		nodeA, err := admin.Nodes().Get(ctx, "", "node-a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := net.JoinHostPort("127.0.0.1", fmt.Sprint(nodeA.GetStatus().GetDaemonEndpoints().GetKubeletPort()))
+		cur := clientconfig.Context{Name: "t", Servers: []string{addr}, CertificateAuthority: filepath.Join(s.pkiDir, pki.CACertFile),
+			ClientCertificate: filepath.Join(s.pkiDir, pki.KubeletClientFile("node-b")+".crt"), ClientKey: filepath.Join(s.pkiDir, pki.KubeletClientFile("node-b")+".key")}
+		conn, err := cur.Conn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		_, _, err = servertest.Exec(ctx, api.NewKubeletClient(conn), "default", "web-node-a", "nginx", "echo", "hi")
+		wantCode(t, err, codes.PermissionDenied, "system:node:node-b")
+	})
 }
