@@ -11,6 +11,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
+	"go.etcd.io/etcd/server/v3/etcdserver/api/v3client"
 	"go.uber.org/zap"
 )
 
@@ -156,11 +157,7 @@ func startEtcd(ctx context.Context, cfg Config, log *slog.Logger) (*etcdBackend,
 		e.Close()
 		return nil, ctx.Err()
 	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{clientURL.String()}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
-	if err != nil {
-		e.Close()
-		return nil, fmt.Errorf("connect to embedded etcd: %w", err)
-	}
+	cli := v3client.New(e.Server)
 	log.Info("embedded etcd ready", "dataDir", cfg.DataDir, "client", clientURL.String())
 	return &etcdBackend{client: cli, embedded: e}, nil
 }
