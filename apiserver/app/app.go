@@ -160,6 +160,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, reg prometheus.Reg
 		streams = append(streams, gate.Stream)
 	}
 	opts := []grpc.ServerOption{
+		grpc.ForceServerCodecV2(server.Codec()),
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(streams...),
 		grpc.MaxRecvMsgSize(cfg.MaxRequestBytes),

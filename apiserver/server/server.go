@@ -56,6 +56,9 @@ type Server struct {
 	caches map[string]*watchcache.Cache
 	cfg    Config
 	log    *slog.Logger
+	// typeURLs: computing a kind's type URL allocates; every response
+	// needs one.
+	typeURLs map[*kinds.Info]string
 }
 
 // New makes the service over a store and one cache per resource.
@@ -69,7 +72,7 @@ func New(store *storage.Store, caches map[string]*watchcache.Cache, cfg Config) 
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Server{store: store, caches: caches, cfg: cfg, log: cfg.Logger}
+	return &Server{store: store, caches: caches, cfg: cfg, log: cfg.Logger, typeURLs: typeURLs()}
 }
 
 func (s *Server) resource(resource string) (*kinds.Info, error) {
@@ -117,10 +120,6 @@ func withRV(obj kinds.Object, rev int64) *anypb.Any {
 	kinds.Meta(obj).ResourceVersion = storage.FormatRevision(rev)
 	a, _ := anypb.New(obj)
 	return a
-}
-
-func rawAny(info *kinds.Info, encoded []byte) *anypb.Any {
-	return &anypb.Any{TypeUrl: "type.googleapis.com/" + string(info.New().ProtoReflect().Descriptor().FullName()), Value: encoded}
 }
 
 const nameAlphabet = "bcdfghjklmnpqrstvwxz2456789"
@@ -225,7 +224,7 @@ func (s *Server) Create(ctx context.Context, req *api.CreateRequest) (*anypb.Any
 		if err != nil {
 			return nil, apiError(info, meta.Name, err)
 		}
-		return rawAny(info, watchcache.WithResourceVersion(data, rev)), nil
+		return s.rawAny(info, watchcache.WithResourceVersion(data, rev)), nil
 	}
 }
 
@@ -270,7 +269,7 @@ func (s *Server) Get(ctx context.Context, req *api.GetRequest) (*anypb.Any, erro
 	if !ok {
 		return nil, apiError(info, req.GetName(), storage.ErrNotFound)
 	}
-	return rawAny(info, encoded), nil
+	return s.rawAny(info, encoded), nil
 }
 
 // List implements api.APIServer.
@@ -297,7 +296,7 @@ func (s *Server) List(ctx context.Context, req *api.ListRequest) (*api.ListRespo
 	}
 	resp := &api.ListResponse{ResourceVersion: storage.FormatRevision(rev), Items: make([]*anypb.Any, len(items))}
 	for i, it := range items {
-		resp.Items[i] = rawAny(info, it.Encoded)
+		resp.Items[i] = s.rawAny(info, it.Encoded)
 	}
 	return resp, nil
 }

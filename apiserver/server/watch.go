@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/skiff-dev/skiff/apiserver/storage"
 	"github.com/skiff-dev/skiff/apiserver/watchcache"
@@ -38,7 +40,11 @@ func (s *Server) Watch(req *api.WatchRequest, stream grpc.ServerStreamingServer[
 	}
 	defer w.Stop()
 	send := func(ev *watchcache.Event) error {
-		return stream.Send(&api.WatchEvent{Type: ev.Type, Object: rawAny(info, ev.Encoded), ResourceVersion: storage.FormatRevision(ev.Rev)})
+		m, err := s.watchEvent(info, ev)
+		if err != nil {
+			return status.Error(codes.Internal, err.Error())
+		}
+		return stream.SendMsg(m)
 	}
 	for _, ev := range initial {
 		if err := send(ev); err != nil {

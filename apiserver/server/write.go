@@ -104,7 +104,7 @@ func (s *Server) update(ctx context.Context, req *api.UpdateRequest, statusOnly 
 	if err != nil {
 		return nil, apiError(info, meta.Name, err)
 	}
-	return rawAny(info, watchcache.WithResourceVersion(data, newRev)), nil
+	return s.rawAny(info, watchcache.WithResourceVersion(data, newRev)), nil
 }
 
 // current returns the stored object for an update that read wantRev. The

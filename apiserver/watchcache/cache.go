@@ -42,6 +42,23 @@ type Event struct {
 	Prev    kinds.Object // the state before, nil for ADDED
 	Encoded []byte       // Object as protobuf, resourceVersion included
 	Rev     int64
+
+	wireOnce sync.Once
+	wire     any
+}
+
+// Wire returns encode(e), computed once however many watchers send e: the
+// server encodes an event for the wire once, not once per watcher. The
+// result is shared and must not be changed.
+func (e *Event) Wire(encode func(*Event) any) any {
+	e.wireOnce.Do(func() { e.wire = encode(e) })
+	return e.wire
+}
+
+// as is a copy of e with another type, for a watcher whose selector sees
+// the change differently.
+func (e *Event) as(t api.WatchEvent_Type) *Event {
+	return &Event{Type: t, Key: e.Key, Object: e.Object, Prev: e.Prev, Encoded: e.Encoded, Rev: e.Rev}
 }
 
 type entry struct {
@@ -518,13 +535,9 @@ func (w *Watcher) filter(ev *Event) *Event {
 		case cur && prev:
 			return ev
 		case cur:
-			out := *ev
-			out.Type = api.WatchEvent_ADDED
-			return &out
+			return ev.as(api.WatchEvent_ADDED)
 		case prev:
-			out := *ev
-			out.Type = api.WatchEvent_DELETED
-			return &out
+			return ev.as(api.WatchEvent_DELETED)
 		}
 	case api.WatchEvent_DELETED:
 		if prev {

@@ -198,8 +198,9 @@ type Event[T kinds.Object] struct {
 
 // Watcher yields watch events until its context ends or the stream fails.
 type Watcher[T kinds.Object] struct {
-	stream grpc.ServerStreamingClient[api.WatchEvent]
-	rc     *ResourceClient[T]
+	stream  grpc.ServerStreamingClient[api.WatchEvent]
+	rc      *ResourceClient[T]
+	typeURL string
 }
 
 // Watch opens a watch stream. Next returns an error satisfying IsExpired when
@@ -209,26 +210,23 @@ func (r *ResourceClient[T]) Watch(ctx context.Context, namespace string, opts Li
 		Resource: r.info.Resource, Namespace: namespace,
 		LabelSelector: opts.LabelSelector, FieldSelector: opts.FieldSelector,
 		ResourceVersion: opts.ResourceVersion, AllowBookmarks: opts.AllowBookmarks,
-	})
+	}, grpc.ForceCodecV2(newWatchCodec()))
 	if err != nil {
 		return nil, err
 	}
-	return &Watcher[T]{stream: stream, rc: r}, nil
+	typeURL := "type.googleapis.com/" + string(r.info.New().ProtoReflect().Descriptor().FullName())
+	return &Watcher[T]{stream: stream, rc: r, typeURL: typeURL}, nil
 }
 
 // Next blocks for the next event. io.EOF means the server ended the stream.
 func (w *Watcher[T]) Next() (Event[T], error) {
-	ev, err := w.stream.Recv()
-	if err != nil {
+	f := watchFrame{info: w.rc.info, typeURL: w.typeURL}
+	if err := w.stream.RecvMsg(&f); err != nil {
 		return Event[T]{}, err
 	}
-	out := Event[T]{Type: ev.Type, ResourceVersion: ev.ResourceVersion}
-	if ev.Object != nil {
-		obj, err := w.rc.decode(ev.Object)
-		if err != nil {
-			return Event[T]{}, err
-		}
-		out.Object = obj
+	out := Event[T]{Type: f.typ, ResourceVersion: f.rv}
+	if f.object != nil {
+		out.Object = f.object.(T)
 	}
 	return out, nil
 }
