@@ -69,10 +69,15 @@ func ControlPlane(dir string, dnsNames []string, ips []net.IP, opts Options) err
 }
 
 // Node issues node's kubelet client certificate (system:node:<node> in
-// system:nodes) and its serving certificate for the node name and ips.
+// system:nodes) and its serving certificate for the node name and ips. ips
+// must hold the node's InternalIP: the apiserver dials the kubelet there
+// for exec and logs and verifies the certificate against that address.
 func Node(dir, node string, ips []net.IP, opts Options) error {
 	if node == "" {
 		return fmt.Errorf("node certificates: empty node name")
+	}
+	if len(ips) == 0 {
+		return fmt.Errorf("node %s certificates: the node's InternalIP is required (the apiserver verifies the kubelet's serving certificate against it)", node)
 	}
 	if _, err := IssueClient(dir, KubeletClientFile(node), NodeUser(node), []string{GroupNodes}, opts); err != nil {
 		return err
