@@ -198,8 +198,12 @@ type Event[T kinds.Object] struct {
 
 // Watcher yields watch events until its context ends or the stream fails.
 type Watcher[T kinds.Object] struct {
-	stream  grpc.ServerStreamingClient[api.WatchEvent]
-	rc      *ResourceClient[T]
+	stream grpc.ServerStreamingClient[api.WatchEvent]
+	rc     *ResourceClient[T]
+	// frames: the stream is a gRPC stream using watchCodec, which decodes
+	// each event's object straight from the received bytes; other
+	// api.APIClient implementations (fakes in tests) yield WatchEvents.
+	frames  bool
 	typeURL string
 }
 
@@ -214,19 +218,35 @@ func (r *ResourceClient[T]) Watch(ctx context.Context, namespace string, opts Li
 	if err != nil {
 		return nil, err
 	}
+	_, frames := stream.(*grpc.GenericClientStream[api.WatchRequest, api.WatchEvent])
 	typeURL := "type.googleapis.com/" + string(r.info.New().ProtoReflect().Descriptor().FullName())
-	return &Watcher[T]{stream: stream, rc: r, typeURL: typeURL}, nil
+	return &Watcher[T]{stream: stream, rc: r, frames: frames, typeURL: typeURL}, nil
 }
 
 // Next blocks for the next event. io.EOF means the server ended the stream.
 func (w *Watcher[T]) Next() (Event[T], error) {
-	f := watchFrame{info: w.rc.info, typeURL: w.typeURL}
-	if err := w.stream.RecvMsg(&f); err != nil {
+	if w.frames {
+		f := watchFrame{info: w.rc.info, typeURL: w.typeURL}
+		if err := w.stream.RecvMsg(&f); err != nil {
+			return Event[T]{}, err
+		}
+		out := Event[T]{Type: f.typ, ResourceVersion: f.rv}
+		if f.object != nil {
+			out.Object = f.object.(T)
+		}
+		return out, nil
+	}
+	ev, err := w.stream.Recv()
+	if err != nil {
 		return Event[T]{}, err
 	}
-	out := Event[T]{Type: f.typ, ResourceVersion: f.rv}
-	if f.object != nil {
-		out.Object = f.object.(T)
+	out := Event[T]{Type: ev.Type, ResourceVersion: ev.ResourceVersion}
+	if ev.Object != nil {
+		obj, err := w.rc.decode(ev.Object)
+		if err != nil {
+			return Event[T]{}, err
+		}
+		out.Object = obj
 	}
 	return out, nil
 }
