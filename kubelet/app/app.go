@@ -125,15 +125,12 @@ type Kubelet struct {
 
 // New checks the configuration.
 func New(cfg Config, c *client.Client) (*Kubelet, error) {
-	if err := cfg.Validate(); err != nil {
+	sec, err := cfg.check()
+	if err != nil {
 		return nil, err
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
-	}
-	sec, err := cfg.serverSecurity()
-	if err != nil {
-		return nil, err
 	}
 	k := &Kubelet{cfg: cfg, c: c, log: cfg.Logger.With("node", cfg.NodeName), security: sec}
 	k.informer = informer.New(c.Pods(), informer.Options{
@@ -148,14 +145,20 @@ func New(cfg Config, c *client.Client) (*Kubelet, error) {
 // included, so a kubelet without them refuses to start before it connects
 // anywhere.
 func (cfg Config) Validate() error {
+	_, err := cfg.check()
+	return err
+}
+
+// check validates the configuration and loads the exec/logs server's
+// security.
+func (cfg Config) check() (server.Security, error) {
 	if cfg.NodeName == "" {
-		return errors.New("--node-name is required")
+		return server.Security{}, errors.New("--node-name is required")
 	}
 	if cfg.SyncFrequency <= 0 {
-		return fmt.Errorf("--sync-frequency %v: must be positive", cfg.SyncFrequency)
+		return server.Security{}, fmt.Errorf("--sync-frequency %v: must be positive", cfg.SyncFrequency)
 	}
-	_, err := cfg.serverSecurity()
-	return err
+	return cfg.serverSecurity()
 }
 
 // serverSecurity loads the exec/logs server's TLS files: mutual TLS is
