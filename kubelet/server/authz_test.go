@@ -110,9 +110,11 @@ func TestExecAndLogsServeOnlyTheAPIServer(t *testing.T) {
 		handshake bool
 	}{
 		{
-			name:   "the apiserver's kubelet client certificate is served",
-			client: func(t *testing.T) api.KubeletClient { return dial(t, addr, c.dir, c.dir, pki.FileAPIServerKubeletClient) },
-			want:   codes.OK,
+			name: "the apiserver's kubelet client certificate is served",
+			client: func(t *testing.T) api.KubeletClient {
+				return dial(t, addr, c.dir, c.dir, pki.FileAPIServerKubeletClient)
+			},
+			want: codes.OK,
 		},
 		{
 			name:      "no client certificate is refused at the handshake",
@@ -138,14 +140,18 @@ func TestExecAndLogsServeOnlyTheAPIServer(t *testing.T) {
 			handshake: true,
 		},
 		{
-			name:   "another node's valid certificate is denied",
-			client: func(t *testing.T) api.KubeletClient { return dial(t, addr, c.dir, c.dir, pki.KubeletClientFile("node-b")) },
-			want:   codes.PermissionDenied,
+			name: "another node's valid certificate is denied",
+			client: func(t *testing.T) api.KubeletClient {
+				return dial(t, addr, c.dir, c.dir, pki.KubeletClientFile("node-b"))
+			},
+			want: codes.PermissionDenied,
 		},
 		{
-			name:   "the node's own certificate is denied",
-			client: func(t *testing.T) api.KubeletClient { return dial(t, addr, c.dir, c.dir, pki.KubeletClientFile("node-a")) },
-			want:   codes.PermissionDenied,
+			name: "the node's own certificate is denied",
+			client: func(t *testing.T) api.KubeletClient {
+				return dial(t, addr, c.dir, c.dir, pki.KubeletClientFile("node-a"))
+			},
+			want: codes.PermissionDenied,
 		},
 		{
 			// system:masters like the apiserver, but not the apiserver.
