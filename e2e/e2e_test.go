@@ -199,25 +199,33 @@ func setup(t *testing.T) (*harness.Cluster, context.Context) {
 
 // watchCluster makes t fail when a component of c exits during it, and
 // dumps c's state (processes, get all, events, component logs) when t
-// fails.
+// fails: at its first deleteQuietly clean-up, so the dump shows what the
+// test saw, or else at the end.
 func watchCluster(t *testing.T, c *harness.Cluster) {
 	t.Helper()
-	t.Cleanup(func() {
-		if t.Failed() {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-			defer cancel()
-			var b strings.Builder
-			c.Dump(ctx, &b)
-			t.Log(b.String())
-		}
-	})
-	// Runs before the dump: a component that crashed during the test
-	// fails it, whatever the test itself checked.
+	t.Cleanup(func() { dumpIfFailed(t, c) })
+	// Runs before the last chance to dump: a component that crashed
+	// during the test fails it, whatever the test itself checked.
 	t.Cleanup(func() {
 		if dead := c.Dead(); len(dead) > 0 {
 			t.Errorf("components exited during %s: %v%s", t.Name(), dead, c.ExitReport(dead))
 		}
 	})
+}
+
+// dumpIfFailed logs c's state once when t has failed.
+func dumpIfFailed(t *testing.T, c *harness.Cluster) {
+	if !t.Failed() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var b strings.Builder
+	// Once per top-level test: its subtests' failures fail it too.
+	test, _, _ := strings.Cut(t.Name(), "/")
+	if c.DumpOnce(ctx, test, &b) {
+		t.Log(b.String())
+	}
 }
 
 // recoverPanic turns a panic in a test into a failure: an escaped panic

@@ -116,10 +116,27 @@ type object struct {
 		Replicas *int   `json:"replicas"`
 	} `json:"spec"`
 	Status struct {
-		Phase         string `json:"phase"`
-		PodIP         string `json:"podIP"`
-		ReadyReplicas int    `json:"readyReplicas"`
+		Phase      string `json:"phase"`
+		PodIP      string `json:"podIP"`
+		Conditions []struct {
+			Type   string `json:"type"`
+			Status string `json:"status"`
+		} `json:"conditions"`
+		Replicas          int `json:"replicas"`
+		ReadyReplicas     int `json:"readyReplicas"`
+		UpdatedReplicas   int `json:"updatedReplicas"`
+		AvailableReplicas int `json:"availableReplicas"`
 	} `json:"status"`
+}
+
+// condition is the status of an object's condition typ ("" when absent).
+func (o object) condition(typ string) string {
+	for _, c := range o.Status.Conditions {
+		if c.Type == typ {
+			return c.Status
+		}
+	}
+	return ""
 }
 
 // list returns every object of a resource in every namespace, from
@@ -162,9 +179,12 @@ func nodesOf(ps []podRow) []string {
 	return nodes
 }
 
-// deleteQuietly removes what a test made, whatever state it is in.
+// deleteQuietly removes what a test made, whatever state it is in. A
+// failed test's cluster state is dumped first, while it still shows what
+// the test saw.
 func deleteQuietly(t *testing.T, c *harness.Cluster, args ...string) {
 	t.Helper()
+	dumpIfFailed(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if r, err := c.Ctl(ctx, append([]string{"delete", "--ignore-not-found"}, args...)...); err != nil || r.ExitCode != 0 {

@@ -8,9 +8,28 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"github.com/skiff-dev/skiff/internal/localcluster"
 )
+
+// DumpOnce dumps the cluster's state to w unless it did for key already,
+// and says whether it did: a failed test dumps at its first clean-up,
+// before the others delete what it made, and only once.
+func (c *Cluster) DumpOnce(ctx context.Context, key string, w io.Writer) bool {
+	c.mu.Lock()
+	if c.dumped == nil {
+		c.dumped = map[string]bool{}
+	}
+	done := c.dumped[key]
+	c.dumped[key] = true
+	c.mu.Unlock()
+	if done {
+		return false
+	}
+	c.Dump(ctx, w)
+	return true
+}
 
 // Dump writes what a person needs to read a failure: the processes, every
 // kind's listing, the events, each node's containers, and the tail of
@@ -23,6 +42,9 @@ func (c *Cluster) Dump(ctx context.Context, w io.Writer) {
 		procs = append(procs, localcluster.ProcessStatus{Process: p, Running: p.Alive()})
 	}
 	_ = localcluster.PrintStatus(w, procs)
+	if c.Etcd != nil {
+		c.dumpEtcd(ctx, w)
+	}
 	for _, args := range [][]string{
 		{"get", "nodes", "-o", "wide"},
 		{"get", "deployments,replicasets,services,endpoints", "-A", "-o", "wide"},
@@ -91,4 +113,20 @@ func (c *Cluster) SaveLogs(dir string) (string, error) {
 		}
 	}
 	return dir, nil
+}
+
+// dumpEtcd shows the external etcd cluster's members and its leader (the
+// members' logs are in the log dir, tailed with the others).
+func (c *Cluster) dumpEtcd(ctx context.Context, w io.Writer) {
+	fmt.Fprintf(w, "\n--- external etcd\n")
+	for _, m := range c.Etcd.Members {
+		fmt.Fprintf(w, "%s\tpid %d\trunning %v\t%s\n", m.Name, m.Pid(), m.Alive(), m.ClientURL)
+	}
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if l, err := c.Etcd.Leader(lctx); err != nil {
+		fmt.Fprintf(w, "leader: %v\n", err)
+	} else {
+		fmt.Fprintf(w, "leader: %s\n", l.Name)
+	}
 }

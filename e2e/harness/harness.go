@@ -26,6 +26,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/skiff-dev/skiff/internal/etcdtest"
 	"github.com/skiff-dev/skiff/internal/imagebuild"
 	"github.com/skiff-dev/skiff/internal/localcluster"
 )
@@ -74,7 +75,18 @@ type Options struct {
 	Subnet        string
 	APIServerPort int
 	Nodes         int
-	Logger        *slog.Logger
+	// ClusterCIDR is the pod network (default localcluster's): two
+	// clusters up at once need different ones, as the host routes each
+	// node's pod CIDR.
+	ClusterCIDR string
+	// EtcdMembers, when not 0, runs an external etcd cluster of that many
+	// members (logs in the cluster's log dir, data in its state dir) and
+	// the apiserver on it instead of on its embedded etcd.
+	EtcdMembers int
+	// BinDir and ImageDir, when set, hold binaries and images built
+	// already (another cluster's), and Start builds nothing.
+	BinDir, ImageDir string
+	Logger           *slog.Logger
 }
 
 // Cluster is a running local cluster and what the suite knows of its
@@ -89,6 +101,10 @@ type Cluster struct {
 	// after Down sees exactly what the cluster added.
 	hostChains map[string]bool
 
+	// Etcd is the external etcd cluster the apiserver stores in (nil: the
+	// apiserver's embedded etcd).
+	Etcd *etcdtest.Cluster
+
 	// lock is WorkDir's lock file, held while the cluster exists.
 	lock *os.File
 
@@ -97,6 +113,8 @@ type Cluster struct {
 	// restarted are the processes the harness started itself: Down stops
 	// them before localcluster.Down, which knows only its own record.
 	restarted []localcluster.Process
+	// dumped are the keys DumpOnce has dumped for.
+	dumped map[string]bool
 }
 
 // Build compiles the commands into dir/bin and writes the demo images into
@@ -139,6 +157,7 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 		StateDir:      filepath.Join(o.WorkDir, "state"),
 		Nodes:         o.Nodes,
 		Subnet:        o.Subnet,
+		ClusterCIDR:   o.ClusterCIDR,
 		APIServerPort: o.APIServerPort,
 		AdminConfig:   "-",
 		Wait:          true,
@@ -155,11 +174,13 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 		lock.Close()
 		return nil, fmt.Errorf("remove a previous e2e cluster: %w", err)
 	}
-	log.Info("building binaries and images", "dir", o.WorkDir)
-	binDir, imageDir, err := Build(ctx, o.RepoRoot, o.WorkDir)
-	if err != nil {
-		lock.Close()
-		return nil, err
+	binDir, imageDir := o.BinDir, o.ImageDir
+	if binDir == "" {
+		log.Info("building binaries and images", "dir", o.WorkDir)
+		if binDir, imageDir, err = Build(ctx, o.RepoRoot, o.WorkDir); err != nil {
+			lock.Close()
+			return nil, err
+		}
 	}
 	cfg.BinDir, cfg.ImageDir = binDir, imageDir
 	cfg = cfg.WithDefaults()
@@ -176,6 +197,21 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 		hostChains:  chains,
 		lock:        lock,
 		procs:       map[string]localcluster.Process{},
+	}
+	if o.EtcdMembers > 0 {
+		// Under the state dir, so Down's sweep of processes naming it
+		// also ends members a killed run left behind.
+		log.Info("starting an external etcd cluster", "members", o.EtcdMembers)
+		etcd, err := etcdtest.Start(ctx, etcdtest.Options{
+			Members: o.EtcdMembers, Dir: filepath.Join(cfg.StateDir, "etcd"), LogDir: c.LogDir(), Token: cfg.Name,
+		})
+		if err != nil {
+			lock.Close()
+			return nil, err
+		}
+		c.Etcd = etcd
+		c.Config.EtcdServers = etcd.Endpoints()
+		cfg = c.Config
 	}
 	log.Info("starting the cluster", "name", cfg.Name, "stateDir", cfg.StateDir)
 	st, err := localcluster.Up(ctx, cfg)
@@ -208,6 +244,11 @@ func (c *Cluster) Down(ctx context.Context) error {
 	}
 	if err := localcluster.Down(ctx, c.Config); err != nil {
 		errs = append(errs, err)
+	}
+	// After the apiserver: Down has stopped it, and swept the members as
+	// processes naming the state dir; this waits for them.
+	if c.Etcd != nil {
+		c.Etcd.Stop()
 	}
 	if len(errs) == 0 {
 		c.lock.Close() // releases the lock

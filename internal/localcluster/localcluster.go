@@ -47,6 +47,11 @@ type Config struct {
 	ClusterCIDR, ServiceCIDR, ClusterDNS string
 	// APIServerPort is the apiserver's gRPC port on the bridge IP.
 	APIServerPort int
+	// EtcdServers, when set, are the client URLs (http://host:port) of an
+	// external etcd cluster the apiserver stores in, instead of its
+	// embedded etcd in the state dir. The local cluster neither starts nor
+	// stops that cluster.
+	EtcdServers []string
 	// ContainerdBin, Runc and CNIBinDir locate the node runtime.
 	ContainerdBin string
 	CNIBinDir     string
@@ -151,6 +156,9 @@ func (c Config) Validate() error {
 		if _, _, err := net.ParseCIDR(cidr); err != nil {
 			return fmt.Errorf("cidr %q: %w", cidr, err)
 		}
+	}
+	if err := validateEtcdServers(c.EtcdServers); err != nil {
+		return err
 	}
 	if net.ParseIP(c.ClusterDNS) == nil {
 		return fmt.Errorf("cluster DNS %q: not an IP", c.ClusterDNS)

@@ -237,17 +237,18 @@ func (u *upper) start(name, netns, bin string, args ...string) (Process, error) 
 func (u *upper) bin(name string) string { return filepath.Join(u.cfg.BinDir, name) }
 
 // APIServerArgs are the apiserver's flags: gRPC on the bridge IP, embedded
-// etcd in the state dir, and with tls the serving certificate and client
-// certificates verified against the cluster CA; with kubeletTLS also the
-// apiserver's certificate towards kubelets.
+// etcd in the state dir (or the external Config.EtcdServers), and with tls
+// the serving certificate and client certificates verified against the
+// cluster CA; with kubeletTLS also the apiserver's certificate towards
+// kubelets.
 func (c Config) APIServerArgs(tls, kubeletTLS bool) []string {
 	p := c.pkiDir()
 	args := []string{
 		"--listen", c.APIServer(),
 		"--http-addr", c.hostAddr(apiserverHTTPPort),
-		"--data-dir", filepath.Join(c.StateDir, "apiserver"),
 		"--service-cluster-ip-range", c.ServiceCIDR,
 	}
+	args = append(args, c.etcdArgs()...)
 	if tls {
 		args = append(args,
 			"--tls-cert-file", filepath.Join(p, pki.FileAPIServer+".crt"),
