@@ -185,10 +185,16 @@ func (s *Server) Create(ctx context.Context, req *api.CreateRequest) (*anypb.Any
 	prepareForCreate(obj)
 	admission.Default(obj)
 	template := obj
+	// Only a Service's allocations change the object between attempts
+	// (a generated name is drawn afresh each time): other kinds need no
+	// copy, which costs about as much CPU as validation.
+	_, allocates := template.(*api.Service)
 	for attempt := 0; ; attempt++ {
 		// Each attempt starts from the request: a retry draws a new name
 		// and new allocations.
-		obj = proto.Clone(template).(kinds.Object)
+		if allocates {
+			obj = proto.Clone(template).(kinds.Object)
+		}
 		meta = kinds.Meta(obj)
 		if generated {
 			meta.Name = meta.GenerateName + randomSuffix(5)

@@ -28,13 +28,20 @@ type codec struct{ proto encoding.CodecV2 }
 
 // encodedMessage is a message in its wire form, shared by every stream it is
 // sent on: nobody may change its bytes.
-type encodedMessage struct{ wire []byte }
+type encodedMessage struct {
+	// data is one SliceBuffer, which is not pooled: gRPC freeing it after
+	// a write leaves the shared bytes alone, and sending it allocates
+	// nothing.
+	data mem.BufferSlice
+}
+
+func newEncodedMessage(wire []byte) *encodedMessage {
+	return &encodedMessage{data: mem.BufferSlice{mem.SliceBuffer(wire)}}
+}
 
 func (c codec) Marshal(v any) (mem.BufferSlice, error) {
 	if m, ok := v.(*encodedMessage); ok {
-		// A SliceBuffer is not pooled: freeing it after the write leaves
-		// the shared bytes alone.
-		return mem.BufferSlice{mem.SliceBuffer(m.wire)}, nil
+		return m.data, nil
 	}
 	return c.proto.Marshal(v)
 }
@@ -71,7 +78,7 @@ func (s *Server) watchEvent(info *kinds.Info, ev *watchcache.Event) (*encodedMes
 		if err != nil {
 			return fmt.Errorf("encode %s event at %d: %w", info.Kind, ev.Rev, err)
 		}
-		return &encodedMessage{wire: wire}
+		return newEncodedMessage(wire)
 	})
 	if err, ok := m.(error); ok {
 		return nil, err
