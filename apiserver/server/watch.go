@@ -4,8 +4,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/skiff-dev/skiff/apiserver/storage"
 	"github.com/skiff-dev/skiff/apiserver/watchcache"
@@ -40,11 +38,7 @@ func (s *Server) Watch(req *api.WatchRequest, stream grpc.ServerStreamingServer[
 	}
 	defer w.Stop()
 	send := func(ev *watchcache.Event) error {
-		m, err := s.watchEvent(info, ev)
-		if err != nil {
-			return status.Error(codes.Internal, err.Error())
-		}
-		return stream.SendMsg(m)
+		return stream.SendMsg(s.watchEvent(info, ev))
 	}
 	for _, ev := range initial {
 		if err := send(ev); err != nil {

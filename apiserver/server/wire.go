@@ -1,12 +1,10 @@
 package server
 
 import (
-	"fmt"
-
 	"google.golang.org/grpc/encoding"
 	protocodec "google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/mem"
-	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/skiff-dev/skiff/apiserver/storage"
@@ -29,14 +27,10 @@ type codec struct{ proto encoding.CodecV2 }
 // encodedMessage is a message in its wire form, shared by every stream it is
 // sent on: nobody may change its bytes.
 type encodedMessage struct {
-	// data is one SliceBuffer, which is not pooled: gRPC freeing it after
-	// a write leaves the shared bytes alone, and sending it allocates
-	// nothing.
+	// data holds SliceBuffers, which are not pooled: gRPC freeing them
+	// after a write leaves the shared bytes alone, and sending them
+	// allocates nothing.
 	data mem.BufferSlice
-}
-
-func newEncodedMessage(wire []byte) *encodedMessage {
-	return &encodedMessage{data: mem.BufferSlice{mem.SliceBuffer(wire)}}
 }
 
 func (c codec) Marshal(v any) (mem.BufferSlice, error) {
@@ -61,27 +55,51 @@ func typeURLs() map[*kinds.Info]string {
 	return out
 }
 
-// rawAny wraps an object's encoding in an Any without decoding it.
-func (s *Server) rawAny(info *kinds.Info, encoded []byte) *anypb.Any {
-	url, ok := s.typeURLs[info]
-	if !ok {
-		url = "type.googleapis.com/" + string(info.New().ProtoReflect().Descriptor().FullName())
+func (s *Server) typeURL(info *kinds.Info) string {
+	if url, ok := s.typeURLs[info]; ok {
+		return url
 	}
-	return &anypb.Any{TypeUrl: url, Value: encoded}
+	return "type.googleapis.com/" + string(info.New().ProtoReflect().Descriptor().FullName())
 }
 
-// watchEvent is ev as a WatchEvent on the wire, encoded once for every
-// watcher that receives ev.
-func (s *Server) watchEvent(info *kinds.Info, ev *watchcache.Event) (*encodedMessage, error) {
-	m := ev.Wire(func(ev *watchcache.Event) any {
-		wire, err := proto.Marshal(&api.WatchEvent{Type: ev.Type, Object: s.rawAny(info, ev.Encoded), ResourceVersion: storage.FormatRevision(ev.Rev)})
-		if err != nil {
-			return fmt.Errorf("encode %s event at %d: %w", info.Kind, ev.Rev, err)
+// rawAny wraps an object's encoding in an Any without decoding it.
+func (s *Server) rawAny(info *kinds.Info, encoded []byte) *anypb.Any {
+	return &anypb.Any{TypeUrl: s.typeURL(info), Value: encoded}
+}
+
+// Field numbers of api.WatchEvent (proto/api/service.proto) and
+// google.protobuf.Any.
+const (
+	watchEventTypeField            = 1
+	watchEventObjectField          = 2
+	watchEventResourceVersionField = 3
+	anyTypeURLField                = 1
+	anyValueField                  = 2
+)
+
+// watchEvent is ev as an api.WatchEvent on the wire, encoded once for every
+// watcher that receives ev. The object's bytes are not copied: the message
+// is a head (type, Any header), the cached encoding, and a tail
+// (resourceVersion), so an event in the watch cache's ring holds only a few
+// dozen bytes more once sent.
+func (s *Server) watchEvent(info *kinds.Info, ev *watchcache.Event) *encodedMessage {
+	return ev.Wire(func(ev *watchcache.Event) any {
+		url := s.typeURL(info)
+		anyLen := protowire.SizeTag(anyTypeURLField) + protowire.SizeBytes(len(url)) +
+			protowire.SizeTag(anyValueField) + protowire.SizeBytes(len(ev.Encoded))
+		var head []byte
+		if ev.Type != api.WatchEvent_TYPE_UNSPECIFIED {
+			head = protowire.AppendTag(head, watchEventTypeField, protowire.VarintType)
+			head = protowire.AppendVarint(head, uint64(ev.Type))
 		}
-		return newEncodedMessage(wire)
-	})
-	if err, ok := m.(error); ok {
-		return nil, err
-	}
-	return m.(*encodedMessage), nil
+		head = protowire.AppendTag(head, watchEventObjectField, protowire.BytesType)
+		head = protowire.AppendVarint(head, uint64(anyLen))
+		head = protowire.AppendTag(head, anyTypeURLField, protowire.BytesType)
+		head = protowire.AppendString(head, url)
+		head = protowire.AppendTag(head, anyValueField, protowire.BytesType)
+		head = protowire.AppendVarint(head, uint64(len(ev.Encoded)))
+		tail := protowire.AppendTag(nil, watchEventResourceVersionField, protowire.BytesType)
+		tail = protowire.AppendString(tail, storage.FormatRevision(ev.Rev))
+		return &encodedMessage{data: mem.BufferSlice{mem.SliceBuffer(head), mem.SliceBuffer(ev.Encoded), mem.SliceBuffer(tail)}}
+	}).(*encodedMessage)
 }
