@@ -203,8 +203,8 @@ type Watcher[T kinds.Object] struct {
 	// frames: the stream is a gRPC stream using watchCodec, which decodes
 	// each event's object straight from the received bytes; other
 	// api.APIClient implementations (fakes in tests) yield WatchEvents.
-	frames  bool
-	typeURL string
+	frames bool
+	frame  watchFrame // reused by Next: one fewer allocation per event
 }
 
 // Watch opens a watch stream. Next returns an error satisfying IsExpired when
@@ -220,14 +220,15 @@ func (r *ResourceClient[T]) Watch(ctx context.Context, namespace string, opts Li
 	}
 	_, frames := stream.(*grpc.GenericClientStream[api.WatchRequest, api.WatchEvent])
 	typeURL := "type.googleapis.com/" + string(r.info.New().ProtoReflect().Descriptor().FullName())
-	return &Watcher[T]{stream: stream, rc: r, frames: frames, typeURL: typeURL}, nil
+	return &Watcher[T]{stream: stream, rc: r, frames: frames, frame: watchFrame{info: r.info, typeURL: typeURL}}, nil
 }
 
 // Next blocks for the next event. io.EOF means the server ended the stream.
 func (w *Watcher[T]) Next() (Event[T], error) {
 	if w.frames {
-		f := watchFrame{info: w.rc.info, typeURL: w.typeURL}
-		if err := w.stream.RecvMsg(&f); err != nil {
+		f := &w.frame
+		f.reset()
+		if err := w.stream.RecvMsg(f); err != nil {
 			return Event[T]{}, err
 		}
 		out := Event[T]{Type: f.typ, ResourceVersion: f.rv}

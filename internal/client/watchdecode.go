@@ -61,6 +61,11 @@ type watchFrame struct {
 	rv     string
 }
 
+// reset forgets the last event, keeping the kind.
+func (f *watchFrame) reset() {
+	f.typ, f.object, f.rv = api.WatchEvent_TYPE_UNSPECIFIED, nil, ""
+}
+
 func (f *watchFrame) unmarshal(b []byte) error {
 	// The object field; occurrences after the first are appended, which
 	// merges them as protobuf does.
