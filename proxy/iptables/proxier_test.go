@@ -185,6 +185,12 @@ func TestLargeSyncsAndCleanupOnEveryBackend(t *testing.T) {
 
 			p = newProxierOn(t, ns, backend) // a restarted proxy rewrites everything
 			sync(300, 899)
+			if err := ns.Do(p.CheckBase); err != nil {
+				t.Fatal(err)
+			}
+			if nat := saveWith(t, ns, saveCmd, "nat"); strings.Count(nat, "-j "+chainServices+"\n") != 2 || strings.Count(nat, "-j "+chainPostrouting+"\n") != 1 {
+				t.Errorf("want one jump from each of PREROUTING and OUTPUT and one into %s, no duplicates:\n%s", chainPostrouting, nat)
+			}
 
 			if err := ns.Do(func() error { return p.Cleanup(ctx) }); err != nil {
 				t.Fatal(err)

@@ -50,6 +50,13 @@ func (j jump) rulespec() []string {
 	return append(slices.Clone(j.extra), "-m", "comment", "--comment", j.comment(), "-j", j.target)
 }
 
+// is says whether rule, a line of iptables -S, is this jump: Skiff's
+// comment and target in the jump's chain.
+func (j jump) is(rule string) bool {
+	return strings.HasPrefix(rule, "-A "+j.chain+" ") && strings.HasSuffix(rule, " -j "+j.target) &&
+		strings.Contains(rule, `--comment "`+j.comment()+`"`)
+}
+
 func (j jump) comment() string {
 	switch j.target {
 	case chainPostrouting:
