@@ -37,7 +37,8 @@ type Config struct {
 	// an external etcd cluster.
 	EtcdCAFile, EtcdCertFile, EtcdKeyFile string
 	// EtcdListenClient is the embedded etcd's client URL (default: a free
-	// loopback port; nobody but the apiserver should use it).
+	// loopback port), for etcdctl and backups: the apiserver itself reaches
+	// its embedded etcd in-process.
 	EtcdListenClient string
 	// EtcdPrefix is where objects live in etcd.
 	EtcdPrefix       string

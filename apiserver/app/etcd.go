@@ -15,8 +15,9 @@ import (
 	"go.uber.org/zap"
 )
 
-// etcdBackend is either an embedded etcd server or a client of an external
-// cluster.
+// etcdBackend is either an embedded etcd server, reached in-process through
+// etcd's v3client (no gRPC connection, no encoding between the apiserver and
+// its etcd), or a client of an external cluster.
 type etcdBackend struct {
 	client   *clientv3.Client
 	embedded *embed.Etcd
