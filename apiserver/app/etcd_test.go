@@ -1,6 +1,13 @@
 package app
 
-import "testing"
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
 
 func TestProgressNotifyTrustedByVersion(t *testing.T) {
 	tests := []struct {
@@ -15,4 +22,45 @@ func TestProgressNotifyTrustedByVersion(t *testing.T) {
 			t.Errorf("progressNotifyTrusted(%q) = %v, want %v", tt.version, got, tt.want)
 		}
 	}
+}
+
+// The watch cache of an idle kind proves it is fresh by asking its watch
+// for a progress notification: the in-process client to the embedded etcd
+// must carry the request to the watch's stream and the answer back.
+func TestEmbeddedEtcdClientReportsProgressOnIdleWatch(t *testing.T) {
+	cfg := Defaults()
+	cfg.DataDir = t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	b, err := startEtcd(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	if b.embedded == nil {
+		t.Fatal("no embedded etcd")
+	}
+
+	wctx := clientv3.WithRequireLeader(ctx)
+	wch := b.client.Watch(wctx, "/registry/pods/", clientv3.WithPrefix(), clientv3.WithProgressNotify())
+	// A write elsewhere moves etcd's revision, not this watch's events.
+	put, err := b.client.Put(ctx, "/registry/nodes/a", "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.client.RequestProgress(clientv3.WithRequireLeader(ctx)); err != nil {
+		t.Fatal(err)
+	}
+	for resp := range wch {
+		if err := resp.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.Events) > 0 {
+			t.Fatalf("events %v on an idle prefix", resp.Events)
+		}
+		if resp.IsProgressNotify() && resp.Header.Revision >= put.Header.Revision {
+			return
+		}
+	}
+	t.Fatal("watch ended without a progress notification")
 }
