@@ -1,17 +1,22 @@
 // Package e2e is Skiff's end-to-end suite: it builds every binary, starts
 // a real local cluster (containerd, runc, CNI, iptables, nodes as network
 // namespaces) the way `make up` does, and drives it with the ctl binary as
-// a user types. It checks the seed scenario, faults survived with nothing
-// lost, and a small soak. It needs root; without root it skips unless
-// CI is set, where it fails.
+// a user types. It checks the seed scenario; faults survived with nothing
+// lost (components killed, leaders killed, a node cut off by a stopped
+// kubelet or a downed link, an etcd member killed mid-rollout); and a soak
+// of 200 operations over 20 deployments with random faults. It needs
+// root; without root it skips unless CI is set, where it fails.
 //
-// Run it alone with `sudo go test -count=1 -v -timeout 30m ./e2e/` (about
-// 10 minutes on 2 cores), one test with -run (the cluster is started
-// once for the whole binary, every test makes and removes its own
-// deployments). The cluster lives in /tmp/skiff-e2e (locked: one run at
-// a time), is named e2e on 10.251.0.0/24 with its API on port 6543, and is
-// always removed at the end; component logs stay in
-// /tmp/skiff-e2e/last-logs. SKIFF_E2E_SEED replays a soak.
+// Run it alone with `sudo go test -count=1 -v -timeout 25m ./e2e/`, one
+// test with -run (the cluster is started once for the whole binary, every
+// test makes and removes its own deployments). The cluster lives in
+// /tmp/skiff-e2e (locked: one run at a time), is named e2e on
+// 10.251.0.0/24 with its API on port 6543, and is always removed at the
+// end; component logs stay in /tmp/skiff-e2e/last-logs. The external-etcd
+// test runs a second, one-node cluster beside it for its duration
+// (/tmp/skiff-e2e-etcd, e2eetcd on 10.252.0.0/24, port 6544). A failed
+// test prints the cluster's state (processes, get all, events, the tail of
+// every component log). SKIFF_E2E_SEED replays a soak.
 package e2e
 
 import (

@@ -25,6 +25,9 @@ const (
 	podNetnsDir    = "kubelet/netns"
 	ipLeaseDir     = "kubelet/cni/networks/skiff"
 	labelPodUID    = "io.skiff.pod.uid"
+	labelKind      = "io.skiff.kind"
+	kindSandbox    = "sandbox"
+	labelNetns     = "io.skiff.sandbox.netns"
 	sepDNATPattern = `-A (SKIFF-SEP-\S+) .*--to-destination (\d+\.\d+\.\d+\.\d+):\d+`
 )
 
@@ -55,7 +58,7 @@ func nodeLeftovers(ctx context.Context, c *harness.Cluster, i int) ([]string, er
 	}
 	var left []string
 	// containerd: every container (sandbox records included) belongs to a
-	// pod bound here.
+	// pod bound here. A sandbox record names its pod's network namespace.
 	r, err := c.Ctr(ctx, i, "containers", "ls", "-q")
 	if err != nil {
 		return nil, err
@@ -63,6 +66,8 @@ func nodeLeftovers(ctx context.Context, c *harness.Cluster, i int) ([]string, er
 	if err := r.Err(); err != nil {
 		return nil, err
 	}
+	usedNetns := map[string]bool{}    // namespaces of sandboxes of pods bound here
+	netnsOwner := map[string]string{} // namespace → the pod whose sandbox names it
 	for _, id := range strings.Fields(r.Stdout) {
 		info, err := c.Ctr(ctx, i, "containers", "info", id)
 		if err != nil {
@@ -77,18 +82,34 @@ func nodeLeftovers(ctx context.Context, c *harness.Cluster, i int) ([]string, er
 		if err := json.Unmarshal([]byte(info.Stdout), &ctr); err != nil {
 			return nil, fmt.Errorf("ctr containers info %s: %w", id, err)
 		}
-		if uid := ctr.Labels[labelPodUID]; !uids[uid] {
-			left = append(left, fmt.Sprintf("%s: containerd container %s of pod %s/%s (uid %q) not bound here", node, id,
-				ctr.Labels["io.skiff.pod.namespace"], ctr.Labels["io.skiff.pod.name"], uid))
+		uid := ctr.Labels[labelPodUID]
+		pod := fmt.Sprintf("%s/%s (uid %q)", ctr.Labels["io.skiff.pod.namespace"], ctr.Labels["io.skiff.pod.name"], uid)
+		if ns := ctr.Labels[labelNetns]; ctr.Labels[labelKind] == kindSandbox && ns != "" {
+			netnsOwner[filepath.Base(ns)] = pod
+			if uids[uid] {
+				usedNetns[filepath.Base(ns)] = true
+			}
+		}
+		if !uids[uid] {
+			left = append(left, fmt.Sprintf("%s: containerd container %s of pod %s not bound here", node, id, pod))
 		}
 	}
-	// One network namespace per pod.
+	// Every pod network namespace is its sandbox's, of a pod bound here.
 	nss, err := os.ReadDir(filepath.Join(c.NodeDir(i), podNetnsDir))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
-	if len(nss) > onNode {
-		left = append(left, fmt.Sprintf("%s: %d pod network namespaces for %d pods", node, len(nss), onNode))
+	for _, ns := range nss {
+		if usedNetns[ns.Name()] {
+			continue
+		}
+		owner := netnsOwner[ns.Name()]
+		if owner == "" {
+			owner = "no sandbox record names it"
+		} else {
+			owner = "of pod " + owner + ", not bound here"
+		}
+		left = append(left, fmt.Sprintf("%s: pod network namespace %s (%s; %d namespaces for %d pods)", node, ns.Name(), owner, len(nss), onNode))
 	}
 	// host-local leases: only the IPs of pods bound here.
 	leases, err := os.ReadDir(filepath.Join(c.NodeDir(i), ipLeaseDir))
