@@ -1,11 +1,13 @@
 // Command skiff-pki makes a cluster's certificates with internal/pki: the
 // CA and control-plane certificates (init), a node's kubelet certificates
-// (node), and any client certificate (client). Every subcommand is
-// idempotent: files that exist and fit are kept.
+// (node), and any client certificate (client). init also makes the etcd CA
+// in <dir>/etcd with the apiserver's etcd client certificate; an etcd
+// member's certificate is a serving certificate issued there. Every
+// subcommand is idempotent: files that exist and fit are kept.
 //
 //	skiff-pki init --dir /etc/skiff/pki --apiserver-name cp1 --apiserver-ip 10.0.0.11
 //	skiff-pki node node-1 --dir /etc/skiff/pki --ip 10.0.0.21
-//	skiff-pki serving etcd-cp1 --dns cp1 --ip 10.0.0.11 --dir /etc/skiff/pki
+//	skiff-pki serving etcd-cp1 --dns cp1,localhost --ip 10.0.0.11,127.0.0.1 --dir /etc/skiff/pki/etcd
 //	skiff-pki client alice --user alice --group system:viewers --dir /etc/skiff/pki
 package main
 
@@ -36,7 +38,7 @@ func newCommand() *cobra.Command {
 		Short:        "Make a Skiff cluster's CA and certificates",
 		SilenceUsage: true,
 	}
-	root.PersistentFlags().StringVar(&dir, "dir", "/etc/skiff/pki", "directory holding ca.crt, ca.key and the issued <name>.crt/.key")
+	root.PersistentFlags().StringVar(&dir, "dir", "/etc/skiff/pki", "directory holding ca.crt, ca.key and the issued <name>.crt/.key (<dir>/etcd for the etcd CA's)")
 	root.PersistentFlags().DurationVar(&opts.CAValidity, "ca-validity", pki.DefaultCAValidity, "lifetime of a new CA")
 	root.PersistentFlags().DurationVar(&opts.Validity, "validity", pki.DefaultLeafValidity, "lifetime of a new leaf certificate")
 
@@ -44,7 +46,7 @@ func newCommand() *cobra.Command {
 	var ips []net.IP
 	initCmd := &cobra.Command{
 		Use:   "init",
-		Short: "Make the CA (if missing), the apiserver's serving certificate and the control-plane client certificates",
+		Short: "Make the CA and the etcd CA (if missing), the apiserver's serving certificate and the control-plane client certificates",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := pki.ControlPlane(dir, names, ips, opts); err != nil {

@@ -28,24 +28,27 @@ func TestCommandsMakeVerifiableCertificates(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "pki")
 	execute(t, "init", "--dir", dir, "--apiserver-ip", "127.0.0.1,10.0.0.11", "--validity", "48h")
 	execute(t, "node", "w1", "--dir", dir, "--ip", "10.0.0.21")
-	execute(t, "serving", "etcd-cp1", "--dir", dir, "--dns", "cp1", "--ip", "10.0.0.11")
+	etcdDir := filepath.Join(dir, pki.EtcdDir)
+	execute(t, "serving", "etcd-cp1", "--dir", etcdDir, "--dns", "cp1,localhost", "--ip", "10.0.0.11,127.0.0.1")
 	out := execute(t, "client", "alice", "--dir", dir, "--group", "system:viewers")
 	if !strings.Contains(out, `user "alice"`) {
 		t.Fatalf("client output: %s", out)
 	}
 	tests := []struct {
-		file, cn string
-		usage    x509.ExtKeyUsage
+		dir, file, cn string
+		usage         x509.ExtKeyUsage
 	}{
-		{"apiserver.crt", "localhost", x509.ExtKeyUsageServerAuth},
-		{"admin.crt", pki.UserAdmin, x509.ExtKeyUsageClientAuth},
-		{"kubelet-w1.crt", "system:node:w1", x509.ExtKeyUsageClientAuth},
-		{"kubelet-w1-serving.crt", "w1", x509.ExtKeyUsageServerAuth},
-		{"etcd-cp1.crt", "cp1", x509.ExtKeyUsageClientAuth}, // peers authenticate both ways
-		{"alice.crt", "alice", x509.ExtKeyUsageClientAuth},
+		{dir, "apiserver.crt", "localhost", x509.ExtKeyUsageServerAuth},
+		{dir, "admin.crt", pki.UserAdmin, x509.ExtKeyUsageClientAuth},
+		{dir, "kubelet-w1.crt", "system:node:w1", x509.ExtKeyUsageClientAuth},
+		{dir, "kubelet-w1-serving.crt", "w1", x509.ExtKeyUsageServerAuth},
+		{etcdDir, "etcd-cp1.crt", "cp1", x509.ExtKeyUsageServerAuth}, // the client port
+		{etcdDir, "etcd-cp1.crt", "cp1", x509.ExtKeyUsageClientAuth}, // peers authenticate both ways
+		{etcdDir, "apiserver-etcd-client.crt", pki.UserAPIServerEtcdClient, x509.ExtKeyUsageClientAuth},
+		{dir, "alice.crt", "alice", x509.ExtKeyUsageClientAuth},
 	}
 	for _, tt := range tests {
-		cert, err := pki.Verify(dir, filepath.Join(dir, tt.file), tt.usage, time.Now())
+		cert, err := pki.Verify(tt.dir, filepath.Join(tt.dir, tt.file), tt.usage, time.Now())
 		if err != nil {
 			t.Errorf("%s: %v", tt.file, err)
 			continue

@@ -3,6 +3,7 @@ package pki
 import (
 	"fmt"
 	"net"
+	"path/filepath"
 )
 
 // Well-known users and groups carried by the certificates this package
@@ -14,6 +15,9 @@ const (
 	UserControllerManager = "system:controller-manager"
 	UserScheduler         = "system:scheduler"
 	UserProxy             = "system:proxy"
+	// UserAPIServerEtcdClient is the apiserver towards etcd (kubeadm's
+	// kube-apiserver-etcd-client).
+	UserAPIServerEtcdClient = "system:apiserver-etcd-client"
 
 	GroupMasters = "system:masters"
 	GroupNodes   = "system:nodes"
@@ -27,7 +31,22 @@ const (
 	FileControllerManager      = "controller-manager"
 	FileScheduler              = "scheduler"
 	FileProxy                  = "proxy"
+	// FileAPIServerEtcdClient lives in EtcdDir, signed by the etcd CA.
+	FileAPIServerEtcdClient = "apiserver-etcd-client"
 )
+
+// EtcdDir is the subdirectory of a PKI directory that holds the etcd CA
+// (its own ca.crt and ca.key) and the certificates it signs: each member's
+// etcd-<node> serving and peer certificate and the apiserver's client
+// certificate. etcd trusts only this CA, as kubeadm's etcd-ca: etcd does
+// no authorization of its own, so a certificate of the cluster CA (any
+// kubelet's, the admin's) that etcd accepted would read and write every
+// object past the apiserver's authorization and node restriction.
+const EtcdDir = "etcd"
+
+// EtcdMemberFile is the file name, in EtcdDir, of node's etcd member
+// certificate: serving on the client port and both ways between peers.
+func EtcdMemberFile(node string) string { return "etcd-" + node }
 
 // NodeUser is the user name of a node's kubelet: "system:node:<node>".
 func NodeUser(node string) string { return "system:node:" + node }
@@ -41,8 +60,9 @@ func KubeletServingFile(node string) string { return "kubelet-" + node + "-servi
 // ControlPlane issues everything a control plane needs, in dir, making the
 // CA first if there is none: the apiserver's serving certificate for
 // dnsNames and ips, its client certificate towards kubelets, and the admin,
-// controller-manager, scheduler and proxy client certificates. It is
-// idempotent like every function here.
+// controller-manager, scheduler and proxy client certificates; and in
+// dir/EtcdDir the etcd CA (made if missing) and the apiserver's client
+// certificate towards etcd. It is idempotent like every function here.
 func ControlPlane(dir string, dnsNames []string, ips []net.IP, opts Options) error {
 	if _, _, err := InitCA(dir, opts); err != nil {
 		return err
@@ -65,7 +85,25 @@ func ControlPlane(dir string, dnsNames []string, ips []net.IP, opts Options) err
 			return fmt.Errorf("control plane certificates: %w", err)
 		}
 	}
+	etcdDir := filepath.Join(dir, EtcdDir)
+	if _, _, err := InitCA(etcdDir, etcdCAOptions(opts)); err != nil {
+		return fmt.Errorf("etcd CA: %w", err)
+	}
+	if _, err := IssueClient(etcdDir, FileAPIServerEtcdClient, UserAPIServerEtcdClient, nil, opts); err != nil {
+		return fmt.Errorf("control plane certificates: %w", err)
+	}
 	return nil
+}
+
+// etcdCAOptions names the etcd CA apart from the cluster CA, so an
+// operator reading a certificate sees which of the two signed it.
+func etcdCAOptions(opts Options) Options {
+	if opts.CACommonName == "" {
+		opts.CACommonName = "skiff-etcd-ca"
+	} else {
+		opts.CACommonName += "-etcd"
+	}
+	return opts
 }
 
 // Node issues node's kubelet client certificate (system:node:<node> in
