@@ -7,8 +7,10 @@ package deploy_test
 
 import (
 	"bytes"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -87,6 +89,8 @@ func TestInstallDryRunPrintsEveryActionAndChangesNothing(t *testing.T) {
 		name string
 		args []string
 		want []string
+		// absent must not be printed.
+		absent []string
 	}{
 		{
 			name: "control plane with embedded etcd",
@@ -109,6 +113,7 @@ func TestInstallDryRunPrintsEveryActionAndChangesNothing(t *testing.T) {
 				"+ systemctl restart skiff-controller-manager.service",
 				"# done: control-plane cp1",
 			},
+			absent: []string{"etcd-servers:", "etcd-cafile:", "/etc/default/etcd", "skiff-pki serving"},
 		},
 		{
 			name: "HA control plane with a local etcd member",
@@ -119,11 +124,23 @@ func TestInstallDryRunPrintsEveryActionAndChangesNothing(t *testing.T) {
 			want: []string{
 				"etcd-server etcd-client",
 				"--apiserver-ip 127.0.0.1,10.0.0.11,10.0.0.12,10.0.0.13",
-				"skiff-pki serving etcd-cp2 --dir /etc/skiff/pki --dns cp2,localhost --ip 10.0.0.12,127.0.0.1",
-				`    | etcd-servers: ["http://10.0.0.11:2379","http://10.0.0.12:2379","http://10.0.0.13:2379"]`,
+				"skiff-pki serving etcd-cp2 --dir /etc/skiff/pki/etcd --dns cp2,localhost --ip 10.0.0.12,127.0.0.1",
+				`    | etcd-servers: ["https://10.0.0.11:2379","https://10.0.0.12:2379","https://10.0.0.13:2379"]`,
+				"    | etcd-cafile: /etc/skiff/pki/etcd/ca.crt\n",
+				"    | etcd-certfile: /etc/skiff/pki/etcd/apiserver-etcd-client.crt\n",
+				"    | etcd-keyfile: /etc/skiff/pki/etcd/apiserver-etcd-client.key\n",
 				`    |   servers: ["10.0.0.11:6443","10.0.0.12:6443","10.0.0.13:6443"]`,
 				`    | ETCD_INITIAL_CLUSTER="cp1=https://10.0.0.11:2380,cp2=https://10.0.0.12:2380,cp3=https://10.0.0.13:2380"`,
 				`    | ETCD_NAME="cp2"`,
+				`    | ETCD_LISTEN_CLIENT_URLS="https://10.0.0.12:2379,https://127.0.0.1:2379"`,
+				`    | ETCD_ADVERTISE_CLIENT_URLS="https://10.0.0.12:2379"`,
+				`    | ETCD_CERT_FILE="/etc/etcd/pki/member.crt"`,
+				`    | ETCD_KEY_FILE="/etc/etcd/pki/member.key"`,
+				`    | ETCD_TRUSTED_CA_FILE="/etc/etcd/pki/ca.crt"`,
+				`    | ETCD_CLIENT_CERT_AUTH="true"`,
+				`    | ETCD_PEER_CLIENT_CERT_AUTH="true"`,
+				"+ install -o etcd -g etcd -m 0644 /etc/skiff/pki/etcd/ca.crt /etc/etcd/pki/ca.crt",
+				"+ install -o etcd -g etcd -m 0600 /etc/skiff/pki/etcd/etcd-cp2.key /etc/etcd/pki/member.key",
 				"+ systemctl restart --no-block etcd.service",
 			},
 		},
@@ -156,6 +173,11 @@ func TestInstallDryRunPrintsEveryActionAndChangesNothing(t *testing.T) {
 			for _, w := range tt.want {
 				if !strings.Contains(out, w) {
 					t.Errorf("output lacks %q", w)
+				}
+			}
+			for _, a := range tt.absent {
+				if strings.Contains(out, a) {
+					t.Errorf("output has %q", a)
 				}
 			}
 			// Every action line is printed, and none ran: under --root the
@@ -216,6 +238,9 @@ func TestRolloutDryRunInstallsEveryVM(t *testing.T) {
 		"kubelet-w2.crt kubelet-w2.key",
 		"root@10.0.0.22 /opt/skiff-install/deploy/install.sh worker --node-name w2 --node-ip 10.0.0.22",
 		"--apiservers 10.0.0.11:6443,10.0.0.12:6443,10.0.0.13:6443",
+		// The other control planes get the etcd CA, subdirectory and all.
+		"apiserver-kubelet-client.key etcd/ca.crt etcd/ca.key | tar -C",
+		"+ scp -rq -o BatchMode=yes ",
 	}
 	for _, w := range want {
 		if !strings.Contains(out, w) {
@@ -433,4 +458,166 @@ func checkConfigKeysAreFlags(t *testing.T, bin, config string) {
 			t.Errorf("%s: key %q is not a flag of %s", config, k, filepath.Base(bin))
 		}
 	}
+}
+
+// TestInstallEtcdMemberServesClientsOverTLSOnly installs a control plane
+// with a local etcd member into a temporary root and checks what etcd and
+// the apiserver read: every /etc/default/etcd key is an option of Debian's
+// etcd, both ports use TLS with client certificate auth, the member's
+// certificate serves the node's names and authenticates it to peers, and
+// etcd trusts only the etcd CA, which signed the apiserver's etcd client
+// certificate and no cluster identity.
+func TestInstallEtcdMemberServesClientsOverTLSOnly(t *testing.T) {
+	requireTools(t, "etcd", "go")
+	bin := t.TempDir()
+	buildPKI(t, bin)
+	apiserver := filepath.Join(bin, "apiserver")
+	if out, err := exec.Command("go", "build", "-o", apiserver, "../apiserver").CombinedOutput(); err != nil {
+		t.Fatalf("build apiserver: %v\n%s", err, out)
+	}
+	for _, c := range []string{"ctl", "controller-manager", "scheduler"} {
+		if err := os.WriteFile(filepath.Join(bin, c), []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	root := t.TempDir()
+	if out, err := runScript(t, "install.sh", "control-plane", "--root", root, "--bin-dir", bin, "--node-name", "cp1",
+		"--node-ip", "10.0.0.11", "--apiserver-ips", "10.0.0.11,10.0.0.12,10.0.0.13",
+		"--etcd-initial-cluster", "cp1=http://10.0.0.11:2380,cp2=http://10.0.0.12:2380,cp3=http://10.0.0.13:2380"); err != nil {
+		t.Fatalf("install.sh: %v\n%s", err, out)
+	}
+
+	env := readEnvFile(t, filepath.Join(root, "etc/default/etcd"))
+	help, err := exec.Command("etcd", "--help").CombinedOutput()
+	if err != nil {
+		t.Fatalf("etcd --help: %v\n%s", err, help)
+	}
+	for k := range env {
+		flag := "--" + strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(k, "ETCD_")), "_", "-") + " "
+		if !strings.Contains(string(help), flag) {
+			t.Errorf("/etc/default/etcd: %s is not an option of etcd (%s)", k, strings.TrimSpace(flag))
+		}
+	}
+	want := map[string]string{
+		"ETCD_LISTEN_CLIENT_URLS":          "https://10.0.0.11:2379,https://127.0.0.1:2379",
+		"ETCD_ADVERTISE_CLIENT_URLS":       "https://10.0.0.11:2379",
+		"ETCD_LISTEN_PEER_URLS":            "https://10.0.0.11:2380",
+		"ETCD_INITIAL_CLUSTER":             "cp1=https://10.0.0.11:2380,cp2=https://10.0.0.12:2380,cp3=https://10.0.0.13:2380",
+		"ETCD_CLIENT_CERT_AUTH":            "true",
+		"ETCD_PEER_CLIENT_CERT_AUTH":       "true",
+		"ETCD_CERT_FILE":                   "/etc/etcd/pki/member.crt",
+		"ETCD_PEER_CERT_FILE":              "/etc/etcd/pki/member.crt",
+		"ETCD_TRUSTED_CA_FILE":             "/etc/etcd/pki/ca.crt",
+		"ETCD_PEER_TRUSTED_CA_FILE":        "/etc/etcd/pki/ca.crt",
+		"ETCD_KEY_FILE":                    "/etc/etcd/pki/member.key",
+		"ETCD_PEER_KEY_FILE":               "/etc/etcd/pki/member.key",
+		"ETCD_INITIAL_ADVERTISE_PEER_URLS": "https://10.0.0.11:2380",
+	}
+	for k, v := range want {
+		if env[k] != v {
+			t.Errorf("%s=%q, want %q", k, env[k], v)
+		}
+	}
+
+	// etcd's CA is the etcd CA, not the cluster CA.
+	etcdCA, err := os.ReadFile(filepath.Join(root, "etc/etcd/pki/ca.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		file string
+		same bool
+	}{{"etc/skiff/pki/etcd/ca.crt", true}, {"etc/skiff/pki/ca.crt", false}} {
+		data, err := os.ReadFile(filepath.Join(root, c.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Equal(data, etcdCA) != c.same {
+			t.Errorf("etcd's CA equals %s: %v, want %v", c.file, !c.same, c.same)
+		}
+	}
+	etcdPKI := filepath.Join(root, "etc/etcd/pki")
+	for _, usage := range []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth} {
+		member, err := verifyAgainst(filepath.Join(etcdPKI, "ca.crt"), filepath.Join(etcdPKI, "member.crt"), usage)
+		if err != nil {
+			t.Errorf("member certificate, usage %v: %v", usage, err)
+			continue
+		}
+		for _, host := range []string{"10.0.0.11", "127.0.0.1", "localhost", "cp1"} {
+			if err := member.VerifyHostname(host); err != nil {
+				t.Errorf("member certificate: %v", err)
+			}
+		}
+	}
+	if st, err := os.Stat(filepath.Join(etcdPKI, "member.key")); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("member.key: %v %v, want mode 0600", err, st)
+	}
+
+	// The apiserver connects with the etcd CA's client certificate; no
+	// cluster identity would pass etcd.
+	data, err := os.ReadFile(filepath.Join(root, "etc/skiff/apiserver.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		EtcdServers []string `json:"etcd-servers"`
+		EtcdCAFile  string   `json:"etcd-cafile"`
+		EtcdCert    string   `json:"etcd-certfile"`
+		EtcdKey     string   `json:"etcd-keyfile"`
+	}
+	if err := yaml.Unmarshal(data, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"https://10.0.0.11:2379", "https://10.0.0.12:2379", "https://10.0.0.13:2379"}; !slices.Equal(cfg.EtcdServers, want) {
+		t.Errorf("etcd-servers %v, want %v", cfg.EtcdServers, want)
+	}
+	if ca, err := os.ReadFile(filepath.Join(root, cfg.EtcdCAFile)); err != nil || !bytes.Equal(ca, etcdCA) {
+		t.Errorf("etcd-cafile %s is not etcd's CA: %v", cfg.EtcdCAFile, err)
+	}
+	if _, err := tls.LoadX509KeyPair(filepath.Join(root, cfg.EtcdCert), filepath.Join(root, cfg.EtcdKey)); err != nil {
+		t.Errorf("etcd-certfile/etcd-keyfile: %v", err)
+	}
+	if _, err := verifyAgainst(filepath.Join(etcdPKI, "ca.crt"), filepath.Join(root, cfg.EtcdCert), x509.ExtKeyUsageClientAuth); err != nil {
+		t.Errorf("etcd-certfile: %v", err)
+	}
+	clusterPKI := filepath.Join(root, "etc/skiff/pki")
+	for _, f := range []string{"admin.crt", "apiserver-kubelet-client.crt", "controller-manager.crt", "proxy.crt"} {
+		if _, err := verifyAgainst(filepath.Join(etcdPKI, "ca.crt"), filepath.Join(clusterPKI, f), x509.ExtKeyUsageClientAuth); err == nil {
+			t.Errorf("etcd would accept %s", f)
+		}
+	}
+	checkConfigKeysAreFlags(t, apiserver, filepath.Join(root, "etc/skiff/apiserver.yaml"))
+}
+
+// verifyAgainst checks certFile against the CA bundle caFile only, as a
+// TLS peer holding that bundle does.
+func verifyAgainst(caFile, certFile string, usage x509.ExtKeyUsage) (*x509.Certificate, error) {
+	pool, err := pki.ReadPool(caFile)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := pki.ReadCert(certFile)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{usage}}); err != nil {
+		return nil, fmt.Errorf("verify %s: %w", certFile, err)
+	}
+	return cert, nil
+}
+
+// readEnvFile reads KEY="value" lines as a systemd EnvironmentFile.
+func readEnvFile(t *testing.T, path string) map[string]string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{}
+	for _, line := range strings.Split(string(data), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
+			env[k] = strings.Trim(v, `"`)
+		}
+	}
+	return env
 }

@@ -3,6 +3,7 @@ package deploy_test
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,9 +14,11 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 
 	"github.com/skiff-dev/skiff/internal/client"
 	"github.com/skiff-dev/skiff/internal/clientconfig"
+	"github.com/skiff-dev/skiff/internal/pki"
 	skiffapi "github.com/skiff-dev/skiff/proto/api"
 )
 
@@ -62,7 +65,7 @@ func TestHARecipeSurvivesTheLossOfAControlPlane(t *testing.T) {
 			t.Fatalf("install.sh on %s: %v\n%s", names[i], err, out)
 		}
 		if out, err := os.ReadFile(filepath.Join(roots[i], "etc/skiff/apiserver.yaml")); err != nil ||
-			!strings.Contains(string(out), `etcd-servers: ["http://127.0.43.1:2379","http://127.0.43.2:2379","http://127.0.43.3:2379"]`) {
+			!strings.Contains(string(out), `etcd-servers: ["https://127.0.43.1:2379","https://127.0.43.2:2379","https://127.0.43.3:2379"]`) {
 			t.Fatalf("%s apiserver.yaml: %v\n%s", names[i], err, out)
 		}
 	}
@@ -70,8 +73,14 @@ func TestHARecipeSurvivesTheLossOfAControlPlane(t *testing.T) {
 	for i := range names {
 		procs[i] = startEtcd(t, roots[i])
 	}
-	endpoints := []string{"http://127.0.43.1:2379", "http://127.0.43.2:2379", "http://127.0.43.3:2379"}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second})
+	endpoints := []string{"https://127.0.43.1:2379", "https://127.0.43.2:2379", "https://127.0.43.3:2379"}
+	// Clients need a certificate of the etcd CA: the apiserver's.
+	etcdPKI := filepath.Join(roots[0], "etc/skiff/pki/etcd")
+	tlsConfig, err := pki.ClientTLS(filepath.Join(etcdPKI, "ca.crt"), filepath.Join(etcdPKI, "apiserver-etcd-client.crt"), filepath.Join(etcdPKI, "apiserver-etcd-client.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second, TLS: tlsConfig})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,6 +112,31 @@ func TestHARecipeSurvivesTheLossOfAControlPlane(t *testing.T) {
 	for _, m := range members3.Members {
 		if len(m.PeerURLs) != 1 || !strings.HasPrefix(m.PeerURLs[0], "https://") {
 			t.Errorf("member %s peers over %v, want TLS", m.Name, m.PeerURLs)
+		}
+	}
+	// Without a certificate of the etcd CA, etcd's client port refuses:
+	// plaintext, TLS with no certificate, and a cluster-CA certificate (the
+	// admin's).
+	clusterPKI := filepath.Join(roots[0], "etc/skiff/pki")
+	adminTLS, err := pki.ClientTLS(filepath.Join(etcdPKI, "ca.crt"), filepath.Join(clusterPKI, "admin.crt"), filepath.Join(clusterPKI, "admin.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	noCertTLS, err := pki.ClientTLS(filepath.Join(etcdPKI, "ca.crt"), "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name     string
+		endpoint string
+		tls      *tls.Config
+	}{
+		{"plaintext", "http://127.0.43.1:2379", nil},
+		{"no certificate", endpoints[0], noCertTLS},
+		{"admin certificate of the cluster CA", endpoints[0], adminTLS},
+	} {
+		if err := etcdRefuses(c.endpoint, c.tls); err != nil {
+			t.Errorf("etcd with %s: %v", c.name, err)
 		}
 	}
 	// An apiserver on each control plane, configured by install.sh, on the
@@ -168,6 +202,22 @@ func TestHARecipeSurvivesTheLossOfAControlPlane(t *testing.T) {
 	}
 }
 
+// etcdRefuses checks that a client of endpoint with tlsConfig can read
+// nothing.
+func etcdRefuses(endpoint string, tlsConfig *tls.Config) error {
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 2 * time.Second, TLS: tlsConfig, Logger: zap.NewNop()})
+	if err != nil {
+		return nil // refused while dialing
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if resp, err := cli.Get(ctx, "/registry/", clientv3.WithPrefix()); err == nil {
+		return fmt.Errorf("read %d keys", resp.Count)
+	}
+	return nil
+}
+
 // rootedCopy copies a YAML file of root whose absolute paths name files on
 // the installed machine, with those paths moved into root, and returns the
 // copy's path.
@@ -218,6 +268,11 @@ func startEtcd(t *testing.T, root string) *exec.Cmd {
 		v = strings.Trim(v, `"`)
 		if strings.HasPrefix(v, "/") {
 			v = filepath.Join(root, v)
+		}
+		if k == "ETCD_LISTEN_CLIENT_URLS" {
+			// The three "machines" share this host's 127.0.0.1: only one
+			// member could take 127.0.0.1:2379.
+			v = strings.ReplaceAll(v, ",https://127.0.0.1:2379", "")
 		}
 		env = append(env, k+"="+v)
 	}

@@ -29,12 +29,15 @@ Options:
   --apiserver-names LIST    extra DNS names for the apiserver certificate (control-plane)
   --apiserver-ips LIST      every control-plane IP for the apiserver certificate
                             (default: NODE_IP; give all of them for HA)
-  --etcd-servers LIST       external etcd client URLs for the apiserver (default: embedded etcd)
+  --etcd-servers LIST       external etcd client URLs for the apiserver (default: embedded etcd,
+                            or https://IP:2379 of every --etcd-initial-cluster member)
   --etcd-initial-cluster L  install and configure a local etcd member of the cluster
-                            NAME=http://IP:2380,... (HA; NAME must be this node's name)
-  --pki-from DIR            certificates made on the first control plane: the CA (and, for a
-                            worker, kubelet-NAME.crt/.key, kubelet-NAME-serving.crt/.key
-                            and proxy.crt/.key)
+                            NAME=http://IP:2380,... (HA; NAME must be this node's name);
+                            peers and clients use TLS with the etcd CA (PKI/etcd), clients
+                            must present a certificate it signed
+  --pki-from DIR            certificates made on the first control plane: the CA and the
+                            etcd CA in etcd/ (or, for a worker, ca.crt, kubelet-NAME.crt/.key,
+                            kubelet-NAME-serving.crt/.key and proxy.crt/.key)
   --cluster-cidr CIDR       pod network (default 10.244.0.0/16)
   --service-cidr CIDR       Service network (default 10.96.0.0/12)
   --cluster-dns IP          DNS Service IP (default 10.96.0.10)
@@ -148,13 +151,15 @@ default_ip() {
 	ip -4 route get 1.1.1.1 2>/dev/null | awk '{for (i = 1; i < NF; i++) if ($i == "src") {print $(i + 1); exit}}'
 }
 
-# etcd_client_urls turns name=http://ip:2380,... into http://ip:2379,...
+# etcd_client_urls turns name=http://ip:2380,... into https://ip:2379,...:
+# every member serves its clients over TLS.
 etcd_client_urls() {
 	local member urls=()
 	IFS=, read -r -a members <<<"$1"
 	for member in "${members[@]}"; do
 		local url=${member#*=}
-		urls+=("${url%:*}:2379")
+		url=${url#*://}
+		urls+=("https://${url%:*}:2379")
 	done
 	(
 		IFS=,
@@ -246,6 +251,9 @@ install_binaries() {
 }
 
 readonly PKI=/etc/skiff/pki
+# PKI/etcd holds the etcd CA and what it signs (skiff-pki init makes it);
+# ETCD_PKI is what etcd itself reads.
+readonly PKI_ETCD=${PKI}/etcd
 readonly ETCD_PKI=/etc/etcd/pki
 
 install_pki() {
@@ -253,21 +261,28 @@ install_pki() {
 	if [[ -n $PKI_FROM ]]; then
 		[[ -d $PKI_FROM ]] || die "--pki-from ${PKI_FROM}: no such directory"
 		local f
-		for f in "$PKI_FROM"/*.crt "$PKI_FROM"/*.key; do
+		for f in "$PKI_FROM"/*.crt "$PKI_FROM"/*.key "$PKI_FROM"/etcd/*.crt "$PKI_FROM"/etcd/*.key; do
 			[[ -e $f ]] || continue
-			local mode=0644
+			local mode=0644 to="${ROOT}${PKI}/"
 			[[ $f == *.key ]] && mode=0600
-			run install -m "$mode" "$f" "${ROOT}${PKI}/"
+			if [[ $f == "$PKI_FROM"/etcd/* ]]; then
+				to="${ROOT}${PKI_ETCD}/"
+				run install -d -m 0700 "$to"
+			fi
+			run install -m "$mode" "$f" "$to"
 		done
 	fi
 	local pki_cmd="${ROOT}/usr/local/bin/skiff-pki"
 	if [[ $ROLE == control-plane ]]; then
-		# Keeps an existing CA (copied with --pki-from on the second and third
-		# control planes), so every apiserver trusts the same clients.
+		# Keeps an existing CA and etcd CA (copied with --pki-from on the
+		# second and third control planes), so every apiserver trusts the
+		# same clients and every etcd member the same peers and apiservers.
 		run "$pki_cmd" init --dir "${ROOT}${PKI}" --apiserver-name "localhost,skiff-apiserver${APISERVER_NAMES:+,$APISERVER_NAMES}" \
 			--apiserver-ip "127.0.0.1,${APISERVER_IPS}"
 		if [[ -n $ETCD_INITIAL_CLUSTER ]]; then
-			run "$pki_cmd" serving "etcd-${NODE_NAME}" --dir "${ROOT}${PKI}" --dns "$NODE_NAME,localhost" --ip "${NODE_IP},127.0.0.1"
+			# Server and client auth: it serves etcd's client port and
+			# authenticates this member to its peers both ways.
+			run "$pki_cmd" serving "etcd-${NODE_NAME}" --dir "${ROOT}${PKI_ETCD}" --dns "$NODE_NAME,localhost" --ip "${NODE_IP},127.0.0.1"
 		fi
 	elif [[ -e ${ROOT}${PKI}/ca.key || ($DRY_RUN == 1 && -z $PKI_FROM) ]]; then
 		run "$pki_cmd" node "$NODE_NAME" --dir "${ROOT}${PKI}" --ip "$NODE_IP"
@@ -293,6 +308,16 @@ EOF
 
 install_configs() {
 	if [[ $ROLE == control-plane ]]; then
+		local etcd_config=""
+		[[ -z $ETCD_SERVERS ]] || etcd_config="etcd-servers: $(yaml_list "$ETCD_SERVERS")"
+		if [[ -n $ETCD_INITIAL_CLUSTER ]]; then
+			# Our own etcd cluster: its CA, and the apiserver's certificate
+			# from it, the only client identity the members accept.
+			etcd_config+="
+etcd-cafile: ${PKI_ETCD}/ca.crt
+etcd-certfile: ${PKI_ETCD}/apiserver-etcd-client.crt
+etcd-keyfile: ${PKI_ETCD}/apiserver-etcd-client.key"
+		fi
 		write_file /etc/skiff/apiserver.yaml 0644 <<EOF
 listen: "0.0.0.0:6443"
 http-addr: "127.0.0.1:6080"
@@ -302,7 +327,7 @@ tls-cert-file: ${PKI}/apiserver.crt
 tls-private-key-file: ${PKI}/apiserver.key
 client-ca-file: ${PKI}/ca.crt
 audit-log-path: /var/log/skiff/audit.log
-${ETCD_SERVERS:+etcd-servers: $(yaml_list "$ETCD_SERVERS")}
+${etcd_config}
 kubelet-client-certificate: ${PKI}/apiserver-kubelet-client.crt
 kubelet-client-key: ${PKI}/apiserver-kubelet-client.key
 EOF
@@ -355,20 +380,30 @@ EOF
 }
 
 # install_etcd configures Debian's etcd-server as one member of the
-# control planes' etcd cluster, peers over TLS with the cluster CA.
+# control planes' etcd cluster, as kubeadm does: clients and peers over TLS,
+# both with client certificate auth against the etcd CA, which signs
+# nothing but the members and the apiservers. etcd has no authorization of
+# its own here: whoever it lets in reads and writes every object.
 install_etcd() {
+	local listen_client="https://${NODE_IP}:2379"
+	# For etcdctl on the node itself.
+	[[ $NODE_IP == 127.0.0.1 ]] || listen_client+=",https://127.0.0.1:2379"
 	write_file /etc/default/etcd 0644 <<EOF
 ETCD_NAME="${NODE_NAME}"
 ETCD_DATA_DIR="/var/lib/etcd/skiff"
 ETCD_LISTEN_PEER_URLS="https://${NODE_IP}:2380"
 ETCD_INITIAL_ADVERTISE_PEER_URLS="https://${NODE_IP}:2380"
-ETCD_LISTEN_CLIENT_URLS="http://${NODE_IP}:2379"
-ETCD_ADVERTISE_CLIENT_URLS="http://${NODE_IP}:2379"
+ETCD_LISTEN_CLIENT_URLS="${listen_client}"
+ETCD_ADVERTISE_CLIENT_URLS="https://${NODE_IP}:2379"
 ETCD_INITIAL_CLUSTER="${ETCD_INITIAL_CLUSTER//http:/https:}"
 ETCD_INITIAL_CLUSTER_STATE="new"
 ETCD_INITIAL_CLUSTER_TOKEN="skiff"
-ETCD_PEER_CERT_FILE="${ETCD_PKI}/peer.crt"
-ETCD_PEER_KEY_FILE="${ETCD_PKI}/peer.key"
+ETCD_CERT_FILE="${ETCD_PKI}/member.crt"
+ETCD_KEY_FILE="${ETCD_PKI}/member.key"
+ETCD_TRUSTED_CA_FILE="${ETCD_PKI}/ca.crt"
+ETCD_CLIENT_CERT_AUTH="true"
+ETCD_PEER_CERT_FILE="${ETCD_PKI}/member.crt"
+ETCD_PEER_KEY_FILE="${ETCD_PKI}/member.key"
 ETCD_PEER_TRUSTED_CA_FILE="${ETCD_PKI}/ca.crt"
 ETCD_PEER_CLIENT_CERT_AUTH="true"
 EOF
@@ -376,9 +411,9 @@ EOF
 	local owner=()
 	[[ -n $ROOT ]] || owner=(-o etcd -g etcd)
 	run install -d "${owner[@]}" -m 0700 "${ROOT}${ETCD_PKI}"
-	run install "${owner[@]}" -m 0644 "${ROOT}${PKI}/ca.crt" "${ROOT}${ETCD_PKI}/ca.crt"
-	run install "${owner[@]}" -m 0644 "${ROOT}${PKI}/etcd-${NODE_NAME}.crt" "${ROOT}${ETCD_PKI}/peer.crt"
-	run install "${owner[@]}" -m 0600 "${ROOT}${PKI}/etcd-${NODE_NAME}.key" "${ROOT}${ETCD_PKI}/peer.key"
+	run install "${owner[@]}" -m 0644 "${ROOT}${PKI_ETCD}/ca.crt" "${ROOT}${ETCD_PKI}/ca.crt"
+	run install "${owner[@]}" -m 0644 "${ROOT}${PKI_ETCD}/etcd-${NODE_NAME}.crt" "${ROOT}${ETCD_PKI}/member.crt"
+	run install "${owner[@]}" -m 0600 "${ROOT}${PKI_ETCD}/etcd-${NODE_NAME}.key" "${ROOT}${ETCD_PKI}/member.key"
 }
 
 install_units() {

@@ -106,8 +106,9 @@ join() {
 	printf '%s' "$out"
 }
 
-# copy_pki FROM_IP TO_IP FILES... copies files of the PKI directory from
-# one VM to REMOTE_DIR/pki on another, through this machine.
+# copy_pki FROM_IP TO_IP FILES... copies files of the PKI directory (paths
+# relative to it, such as etcd/ca.crt) from one VM to REMOTE_DIR/pki on
+# another, through this machine.
 copy_pki() {
 	local from=$1 to=$2
 	shift 2
@@ -118,7 +119,7 @@ copy_pki() {
 		ssh -o BatchMode=yes "${SSH_USER}@${from}" tar -C "$PKI" -cf - "$@" | tar -C "$local_dir" -xf -
 	fi
 	remote "$to" mkdir -p -m 0700 "${REMOTE_DIR}/pki"
-	run scp -q -o BatchMode=yes "$local_dir"/* "${SSH_USER}@${to}:${REMOTE_DIR}/pki/"
+	run scp -rq -o BatchMode=yes "$local_dir"/* "${SSH_USER}@${to}:${REMOTE_DIR}/pki/"
 }
 
 main() {
@@ -155,10 +156,13 @@ main() {
 		h=${cps[$i]}
 		local args=(control-plane --node-name "$(name_of "$h")" --node-ip "$(ip_of "$h")" --bin-dir "${REMOTE_DIR}/bin" "${common[@]}")
 		if [[ $i -gt 0 ]]; then
-			# The same CA and client identities on every control plane.
+			# The same CA and client identities on every control plane, and the
+			# same etcd CA: each control plane signs its own etcd member and
+			# apiserver-etcd-client certificates with it.
 			copy_pki "$first_ip" "$(ip_of "$h")" ca.crt ca.key admin.crt admin.key \
 				controller-manager.crt controller-manager.key scheduler.crt scheduler.key \
-				proxy.crt proxy.key apiserver-kubelet-client.crt apiserver-kubelet-client.key
+				proxy.crt proxy.key apiserver-kubelet-client.crt apiserver-kubelet-client.key \
+				etcd/ca.crt etcd/ca.key
 			args+=(--pki-from "${REMOTE_DIR}/pki")
 		fi
 		remote "$(ip_of "$h")" "${REMOTE_DIR}/deploy/install.sh" "${args[@]}"
