@@ -45,6 +45,9 @@ type Options struct {
 	Token string
 	// StartTimeout bounds the wait for a leader (default 60s).
 	StartTimeout time.Duration
+	// TLS serves clients and peers over TLS with client certificate auth,
+	// as a deployed cluster does; Cluster.TLS has the certificates.
+	TLS bool
 }
 
 func (o Options) withDefaults() Options {
@@ -69,6 +72,8 @@ func (o Options) withDefaults() Options {
 // Cluster is a running etcd cluster.
 type Cluster struct {
 	Members []*Member
+	// TLS is set when the cluster was started with Options.TLS.
+	TLS *TLSFiles
 }
 
 // Member is one etcd process.
@@ -119,17 +124,26 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 		return nil, err
 	}
 	c := &Cluster{}
+	scheme := "http"
+	if o.TLS {
+		scheme = "https"
+	}
 	var initial []string
 	for i := range o.Members {
 		m := &Member{
 			Name:      fmt.Sprintf("m%d", i),
-			ClientURL: fmt.Sprintf("http://127.0.0.1:%d", ports[2*i]),
-			PeerURL:   fmt.Sprintf("http://127.0.0.1:%d", ports[2*i+1]),
+			ClientURL: fmt.Sprintf("%s://127.0.0.1:%d", scheme, ports[2*i]),
+			PeerURL:   fmt.Sprintf("%s://127.0.0.1:%d", scheme, ports[2*i+1]),
 		}
 		m.DataDir = filepath.Join(o.Dir, m.Name)
 		m.Log = filepath.Join(o.LogDir, "etcd-"+m.Name+".log")
 		c.Members = append(c.Members, m)
 		initial = append(initial, m.Name+"="+m.PeerURL)
+	}
+	if o.TLS {
+		if c.TLS, err = makeTLS(filepath.Join(o.Dir, "pki"), c.Members); err != nil {
+			return nil, err
+		}
 	}
 	for _, m := range c.Members {
 		m.argv = []string{o.Bin,
@@ -139,6 +153,9 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 			"--initial-cluster", strings.Join(initial, ","), "--initial-cluster-state", "new",
 			"--initial-cluster-token", o.Token,
 			"--logger", "zap", "--log-outputs", "stderr", "--log-level", o.LogLevel,
+		}
+		if c.TLS != nil {
+			m.argv = append(m.argv, c.TLS.memberArgs(m)...)
 		}
 		if err := m.start(); err != nil {
 			c.Stop()
@@ -236,7 +253,11 @@ func (c *Cluster) Leader(ctx context.Context) (*Member, error) {
 	if len(live) == 0 {
 		return nil, errors.New("no etcd member runs")
 	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: live, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
+	tlsConfig, err := c.ClientTLS()
+	if err != nil {
+		return nil, err
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: live, DialTimeout: 2 * time.Second, Logger: zap.NewNop(), TLS: tlsConfig})
 	if err != nil {
 		return nil, fmt.Errorf("etcd client: %w", err)
 	}
