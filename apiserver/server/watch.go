@@ -68,15 +68,6 @@ func (s *Server) Watch(req *api.WatchRequest, stream grpc.ServerStreamingServer[
 				return err
 			}
 			lastSent = ev.Rev
-			// A watcher behind by several events sends them without a
-			// select each: only this goroutine receives, so they are there.
-			for n := len(w.Events()); n > 0; n-- {
-				ev := <-w.Events()
-				if err := send(ev); err != nil {
-					return err
-				}
-				lastSent = ev.Rev
-			}
 		case <-w.Done():
 			// Deliver what was queued before the cut, then say why.
 			for {
