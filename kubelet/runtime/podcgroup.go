@@ -7,21 +7,22 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // cfsPeriod is the CFS period cpu limits are expressed in (100ms).
 const cfsPeriod = 100000
 
-// cgroupRoot is where the cgroup filesystems are mounted.
-const cgroupRoot = "/sys/fs/cgroup"
+// DefaultCgroupRoot is where the cgroup filesystems are mounted.
+const DefaultCgroupRoot = "/sys/fs/cgroup"
 
 // PodCgroup is the cgroup that holds a pod's containers,
 // /<containerd namespace>/pod<uid>: the pod's limits apply to all of them
 // together. runc creates it in the hierarchies the kubelet does not set.
 func (r *Runtime) PodCgroup(podUID string) string { return "/" + r.namespace + "/pod" + podUID }
 
-func unified() bool {
-	_, err := os.Stat(filepath.Join(cgroupRoot, "cgroup.controllers"))
+func (r *Runtime) unified() bool {
+	_, err := os.Stat(filepath.Join(r.cgroupRoot, "cgroup.controllers"))
 	return err == nil
 }
 
@@ -40,9 +41,9 @@ func (r *Runtime) EnsurePodCgroup(podUID string, memory, cpuMilli int64) error {
 	}
 	type setting struct{ file, value string }
 	var settings []setting // in order: the period before the quota
-	if unified() {
+	if r.unified() {
 		// Delegate cpu and memory down to the pod cgroup.
-		dir := cgroupRoot
+		dir := r.cgroupRoot
 		for _, part := range strings.Split(strings.Trim(path, "/"), "/") {
 			_ = os.WriteFile(filepath.Join(dir, "cgroup.subtree_control"), []byte("+cpu +memory"), 0o644)
 			dir = filepath.Join(dir, part)
@@ -52,7 +53,7 @@ func (r *Runtime) EnsurePodCgroup(podUID string, memory, cpuMilli int64) error {
 		}
 		settings = []setting{{filepath.Join(dir, "memory.max"), memMax}, {filepath.Join(dir, "cpu.max"), cpuMax}}
 	} else {
-		mem, cpu := filepath.Join(cgroupRoot, "memory", path), filepath.Join(cgroupRoot, "cpu", path)
+		mem, cpu := filepath.Join(r.cgroupRoot, "memory", path), filepath.Join(r.cgroupRoot, "cpu", path)
 		for _, d := range []string{mem, cpu} {
 			if err := os.MkdirAll(d, 0o755); err != nil {
 				return fmt.Errorf("pod cgroup %s: %w", path, err)
@@ -73,27 +74,29 @@ func (r *Runtime) EnsurePodCgroup(podUID string, memory, cpuMilli int64) error {
 }
 
 // RemovePodCgroup deletes the pod cgroup from every hierarchy once its
-// containers are gone; a missing one is fine.
+// containers are gone; a missing one is fine. Child cgroups left empty
+// under it (a container whose task create was cut short leaves its
+// cgroup behind, and nothing else removes it) are removed first, deepest
+// first. A cgroup that still holds processes is an error naming it: it is
+// never killed here.
 func (r *Runtime) RemovePodCgroup(podUID string) error {
 	path := r.PodCgroup(podUID)
-	dirs := []string{filepath.Join(cgroupRoot, path)}
-	if !unified() {
-		hierarchies, err := os.ReadDir(cgroupRoot)
+	dirs := []string{filepath.Join(r.cgroupRoot, path)}
+	if !r.unified() {
+		hierarchies, err := os.ReadDir(r.cgroupRoot)
 		if err != nil {
 			return fmt.Errorf("remove pod cgroup %s: %w", path, err)
 		}
 		dirs = dirs[:0]
 		for _, h := range hierarchies {
 			if h.IsDir() {
-				dirs = append(dirs, filepath.Join(cgroupRoot, h.Name(), path))
+				dirs = append(dirs, filepath.Join(r.cgroupRoot, h.Name(), path))
 			}
 		}
 	}
 	var errs []error
 	for _, d := range dirs {
-		// rmdir, not RemoveAll: a cgroup directory goes only when empty,
-		// and its control files cannot be deleted.
-		if err := os.Remove(d); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := removeCgroupTree(d); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -101,4 +104,45 @@ func (r *Runtime) RemovePodCgroup(podUID string) error {
 		return fmt.Errorf("remove pod cgroup %s: %w", path, err)
 	}
 	return nil
+}
+
+// removeCgroupTree removes the cgroup at dir and every cgroup below it,
+// deepest first, with rmdir only: a cgroup directory goes only when it
+// has no children and no processes, and its control files cannot (and
+// need not) be deleted. A missing dir is fine.
+func removeCgroupTree(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read cgroup %s: %w", dir, err)
+	}
+	var errs []error
+	for _, e := range entries {
+		if e.IsDir() {
+			if err := removeCgroupTree(filepath.Join(dir, e.Name())); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	if procs := cgroupProcs(dir); procs != "" {
+		return fmt.Errorf("cgroup %s still holds processes [%s]: %w", dir, procs, syscall.EBUSY)
+	}
+	if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("rmdir cgroup %s: %w", dir, err)
+	}
+	return nil
+}
+
+// cgroupProcs lists the pids in a cgroup, space-separated, for errors.
+func cgroupProcs(dir string) string {
+	b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	if err != nil {
+		return ""
+	}
+	return strings.Join(strings.Fields(string(b)), " ")
 }

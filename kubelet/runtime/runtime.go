@@ -50,7 +50,10 @@ type Config struct {
 	InsecureRegistries []string
 	// StateDir holds exec FIFOs.
 	StateDir string
-	Logger   *slog.Logger
+	// CgroupRoot is where the cgroup filesystems are mounted;
+	// DefaultCgroupRoot when empty.
+	CgroupRoot string
+	Logger     *slog.Logger
 }
 
 // Runtime is the kubelet's handle on containerd.
@@ -59,7 +62,9 @@ type Runtime struct {
 	namespace string
 	insecure  map[string]bool
 	stateDir  string
-	log       *slog.Logger
+	// cgroupRoot is where the cgroup filesystems are mounted.
+	cgroupRoot string
+	log        *slog.Logger
 }
 
 // New connects to containerd.
@@ -76,7 +81,11 @@ func New(cfg Config) (*Runtime, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	r := &Runtime{client: c, namespace: ns, insecure: map[string]bool{}, stateDir: cfg.StateDir, log: log}
+	root := cfg.CgroupRoot
+	if root == "" {
+		root = DefaultCgroupRoot
+	}
+	r := &Runtime{client: c, namespace: ns, insecure: map[string]bool{}, stateDir: cfg.StateDir, cgroupRoot: root, log: log}
 	for _, h := range cfg.InsecureRegistries {
 		r.insecure[h] = true
 	}
