@@ -36,9 +36,9 @@ type Config struct {
 	// EtcdCAFile, EtcdCertFile and EtcdKeyFile secure the connection to
 	// an external etcd cluster.
 	EtcdCAFile, EtcdCertFile, EtcdKeyFile string
-	// EtcdListenClient is the embedded etcd's client URL (default: a free
-	// loopback port), for etcdctl and backups: the apiserver itself reaches
-	// its embedded etcd in-process.
+	// EtcdListenClient is a client URL for the embedded etcd to listen on,
+	// for etcdctl and backups (default: none; the apiserver itself reaches
+	// its embedded etcd in-process).
 	EtcdListenClient string
 	// EtcdPrefix is where objects live in etcd.
 	EtcdPrefix       string

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/url"
 	"time"
 
@@ -51,15 +50,6 @@ func (b *etcdBackend) Close() {
 	if b.embedded != nil {
 		b.embedded.Close()
 	}
-}
-
-func freeLoopbackURL() (*url.URL, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	defer ln.Close()
-	return url.Parse("http://" + ln.Addr().String())
 }
 
 // etcdTLS is the client TLS towards an external etcd cluster, if configured.
@@ -126,20 +116,23 @@ func startEtcd(ctx context.Context, cfg Config, log *slog.Logger) (*etcdBackend,
 	ecfg.Name = "skiff"
 	// etcd's own logs are noise at shutdown; errors reach us through the client.
 	ecfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
-	clientURL, err := url.Parse(cfg.EtcdListenClient)
-	if err != nil || cfg.EtcdListenClient == "" {
-		if clientURL, err = freeLoopbackURL(); err != nil {
-			return nil, fmt.Errorf("pick etcd client port: %w", err)
+	// The apiserver reaches its etcd in-process, so by default etcd opens
+	// no port at all: a plaintext client or peer port on loopback would let
+	// any local user read and write every object past authentication.
+	// --etcd-listen-client opens a client port for etcdctl and backups.
+	ecfg.ListenClientUrls, ecfg.AdvertiseClientUrls = nil, nil
+	if cfg.EtcdListenClient != "" {
+		clientURL, err := url.Parse(cfg.EtcdListenClient)
+		if err != nil || clientURL.Host == "" {
+			return nil, fmt.Errorf("--etcd-listen-client %q: want a URL such as http://127.0.0.1:2379", cfg.EtcdListenClient)
 		}
+		ecfg.ListenClientUrls = []url.URL{*clientURL}
+		ecfg.AdvertiseClientUrls = []url.URL{*clientURL}
 	}
-	peerURL, err := freeLoopbackURL()
-	if err != nil {
-		return nil, fmt.Errorf("pick etcd peer port: %w", err)
-	}
-	ecfg.ListenClientUrls = []url.URL{*clientURL}
-	ecfg.AdvertiseClientUrls = []url.URL{*clientURL}
-	ecfg.ListenPeerUrls = []url.URL{*peerURL}
-	ecfg.AdvertisePeerUrls = []url.URL{*peerURL}
+	// A one-member cluster talks to no peer: its peer URL names the member
+	// and is never listened on.
+	ecfg.ListenPeerUrls = nil
+	ecfg.AdvertisePeerUrls = []url.URL{{Scheme: "http", Host: "localhost:2380"}}
 	ecfg.InitialCluster = ecfg.InitialClusterFromName(ecfg.Name)
 	ecfg.AutoCompactionMode = "periodic"
 	ecfg.AutoCompactionRetention = "5m"
@@ -159,6 +152,6 @@ func startEtcd(ctx context.Context, cfg Config, log *slog.Logger) (*etcdBackend,
 		return nil, ctx.Err()
 	}
 	cli := v3client.New(e.Server)
-	log.Info("embedded etcd ready", "dataDir", cfg.DataDir, "client", clientURL.String())
+	log.Info("embedded etcd ready", "dataDir", cfg.DataDir, "clientURL", cfg.EtcdListenClient)
 	return &etcdBackend{client: cli, embedded: e}, nil
 }

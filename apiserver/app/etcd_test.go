@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -63,4 +64,46 @@ func TestEmbeddedEtcdClientReportsProgressOnIdleWatch(t *testing.T) {
 		}
 	}
 	t.Fatal("watch ended without a progress notification")
+}
+
+// The embedded etcd opens a port only when asked: a plaintext client or
+// peer port would let any local user past authentication.
+func TestEmbeddedEtcdListensOnlyWhenAsked(t *testing.T) {
+	tests := []struct {
+		name        string
+		listen      string
+		wantClients int
+		wantErr     string
+	}{
+		{name: "default: no port", wantClients: 0},
+		{name: "client port for etcdctl", listen: "http://127.0.0.1:0", wantClients: 1},
+		{name: "not a URL", listen: "127.0.0.1:2379", wantErr: "--etcd-listen-client"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := Defaults()
+			cfg.DataDir = t.TempDir()
+			cfg.EtcdListenClient = tt.listen
+			b, err := startEtcd(t.Context(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("startEtcd: err %v, want one naming %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(b.Close)
+			if got := len(b.embedded.Clients); got != tt.wantClients {
+				t.Errorf("client listeners: %d, want %d", got, tt.wantClients)
+			}
+			if got := len(b.embedded.Peers); got != 0 {
+				t.Errorf("peer listeners: %d, want none", got)
+			}
+			if _, err := b.client.Put(t.Context(), "/registry/nodes/a", "x"); err != nil {
+				t.Fatalf("put through the in-process client: %v", err)
+			}
+		})
+	}
 }
