@@ -323,8 +323,13 @@ func (w *worker) start(ctx context.Context, pod *api.Pod, sb *runtime.Sandbox, c
 		ss.next = time.Now().Add(w.m.cfg.Backoff.Delay(ss.failures))
 		w.log.Warn("start container failed", "container", name, "err", err)
 		w.event(pod, "Warning", "Failed", "Error: %v", err)
-		// Leave nothing half made behind: the next try starts clean.
-		if rerr := w.m.rt.RemoveContainer(ctx, runtime.ContainerID(w.uid, name, restart)); rerr != nil {
+		// Leave nothing half made behind: the next try starts clean. The
+		// failure may be ctx's cancellation (the pod deleted meanwhile):
+		// clean up on a context of its own.
+		cctx, cancel := runtime.CleanupContext(ctx)
+		rerr := w.m.rt.RemoveContainer(cctx, runtime.ContainerID(w.uid, name, restart))
+		cancel()
+		if rerr != nil {
 			w.log.Warn("remove failed container", "container", name, "err", rerr)
 		}
 		return &status.Waiting{Reason: status.ReasonCreateContainerError, Message: err.Error()}, ss.next
@@ -349,6 +354,8 @@ func pullPolicy(c *api.Container) string {
 // pruneRuns removes the runs of a container older than the one before
 // current: the previous run stays for `logs --previous` and lastState.
 func (w *worker) pruneRuns(ctx context.Context, runs []*runtime.Container, current int) {
+	ctx, cancel := runtime.CleanupContext(ctx)
+	defer cancel()
 	for _, r := range runs {
 		if r.RestartCount < current {
 			if err := w.m.rt.RemoveContainer(ctx, r.ID); err != nil {
@@ -534,15 +541,18 @@ func (w *worker) finish(ctx context.Context, pod *api.Pod, sb *runtime.Sandbox, 
 	if sb != nil {
 		ip = sb.IP
 		if sb.NetNSPath != "" {
+			// Released in one go, even when the pod is deleted meanwhile.
+			cctx, cancel := runtime.CleanupContext(ctx)
+			defer cancel()
 			if exists(sb.NetNSPath) {
-				if err := w.m.net.TearDown(ctx, w.uid, sb.NetNSPath, w.hostPorts(pod), cniLabels(sb.Pod)); err != nil {
+				if err := w.m.net.TearDown(cctx, w.uid, sb.NetNSPath, w.hostPorts(pod), cniLabels(sb.Pod)); err != nil {
 					return err
 				}
 			}
 			if err := w.m.net.RemoveNetNS(sb.NetNSPath); err != nil {
 				return err
 			}
-			if err := w.m.rt.ClearSandboxNetNS(ctx, w.uid); err != nil {
+			if err := w.m.rt.ClearSandboxNetNS(cctx, w.uid); err != nil {
 				return err
 			}
 			w.log.Info("pod finished, network released", "ip", ip)

@@ -155,7 +155,9 @@ func (r *Runtime) CreateContainer(ctx context.Context, spec ContainerSpec) (*Con
 		return nil, fmt.Errorf("create task of %s: %w", spec.Name, err)
 	}
 	if err := task.Start(ctx); err != nil {
-		if _, derr := task.Delete(ctx, containerd.WithProcessKill); derr != nil {
+		cctx, cancel := CleanupContext(ctx)
+		defer cancel()
+		if _, derr := task.Delete(cctx, containerd.WithProcessKill); derr != nil {
 			r.log.Warn("delete failed task", "container", spec.Name, "err", derr)
 		}
 		return nil, fmt.Errorf("start container %s: %w", spec.Name, err)

@@ -13,6 +13,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
 )
@@ -38,6 +39,19 @@ const (
 	KindSandbox   = "sandbox"
 	KindContainer = "container"
 )
+
+// CleanupTimeout bounds a clean-up that runs on CleanupContext.
+const CleanupTimeout = 30 * time.Second
+
+// CleanupContext is the context a clean-up after a failure or a
+// cancellation runs on: it keeps ctx's values but not its cancellation,
+// and has a deadline of its own. A clean-up on the context that was just
+// cancelled (a pod deleted while its container was being created) fails
+// at once and leaves the half-made container, its cgroup or its network
+// namespace behind.
+func CleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), CleanupTimeout)
+}
 
 // Config configures the runtime.
 type Config struct {
