@@ -105,9 +105,22 @@ func ConfList(cfg Config) ([]byte, error) {
 	return b, nil
 }
 
-// NewNetNS makes a new bind-mounted network namespace and returns its path.
-func (n *Network) NewNetNS() (string, error) {
-	return newNetNS(n.cfg.NetNSDir)
+// NewNetNSPath names a new network namespace under NetNSDir without
+// making it, so the caller can record the path before the namespace
+// exists: a namespace is then never left without a record to find it by,
+// whenever the kubelet stops.
+func (n *Network) NewNetNSPath() (string, error) {
+	path, err := newNetNSPath(n.cfg.NetNSDir)
+	if err != nil {
+		return "", fmt.Errorf("name network namespace: %w", err)
+	}
+	return path, nil
+}
+
+// CreateNetNS makes a bind-mounted network namespace at path, a name from
+// NewNetNSPath.
+func (n *Network) CreateNetNS(path string) error {
+	return createNetNS(path)
 }
 
 // RemoveNetNS unmounts and removes a network namespace; a missing one is

@@ -12,20 +12,25 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// newNetNS creates a network namespace and keeps it alive by bind-mounting
-// it at a new file in dir. The namespace is made on a dedicated OS thread
-// that is never returned to the Go scheduler (the goroutine exits with the
-// thread locked, so Go discards the thread), leaving the kubelet's own
-// threads in the host namespace.
-func newNetNS(dir string) (string, error) {
+// newNetNSPath names a new network namespace file in dir; nothing is
+// created yet.
+func newNetNSPath(dir string) (string, error) {
 	b := make([]byte, 12)
 	if _, err := rand.Read(b); err != nil {
 		return "", err
 	}
-	path := filepath.Join(dir, "pod-"+hex.EncodeToString(b))
+	return filepath.Join(dir, "pod-"+hex.EncodeToString(b)), nil
+}
+
+// createNetNS creates a network namespace and keeps it alive by
+// bind-mounting it at path, a file that must not exist yet. The namespace
+// is made on a dedicated OS thread that is never returned to the Go
+// scheduler (the goroutine exits with the thread locked, so Go discards
+// the thread), leaving the kubelet's own threads in the host namespace.
+func createNetNS(path string) error {
 	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)
 	if err != nil {
-		return "", fmt.Errorf("create network namespace: %w", err)
+		return fmt.Errorf("create network namespace: %w", err)
 	}
 	f.Close()
 	errc := make(chan error, 1)
@@ -44,9 +49,9 @@ func newNetNS(dir string) (string, error) {
 	}()
 	if err := <-errc; err != nil {
 		os.Remove(path)
-		return "", fmt.Errorf("create network namespace: %w", err)
+		return fmt.Errorf("create network namespace: %w", err)
 	}
-	return path, nil
+	return nil
 }
 
 // removeNetNS unmounts and removes a bind-mounted network namespace.

@@ -33,7 +33,10 @@ func cniLabels(ref runtime.PodRef) map[string]string {
 
 // createSandbox makes the pod's network namespace and attaches it to the
 // pod network. A record left by an attempt that did not finish (old) is
-// torn down first.
+// torn down first. The record names the namespace before the namespace
+// exists, so a kubelet stopped at any point leaves nothing it cannot find
+// again; a failure (ctx's cancellation included: the pod deleted
+// meanwhile) tears down what was made on a context of its own.
 func (w *worker) createSandbox(ctx context.Context, pod *api.Pod, old *runtime.Sandbox) (*runtime.Sandbox, error) {
 	ref := podRef(pod)
 	if old != nil {
@@ -60,31 +63,50 @@ func (w *worker) createSandbox(ctx context.Context, pod *api.Pod, old *runtime.S
 		}
 		return sb, w.m.rt.SetSandboxIP(ctx, w.uid, sb.IP)
 	}
-	nsPath, err := w.m.net.NewNetNS()
+	nsPath, err := w.m.net.NewNetNSPath()
 	if err != nil {
 		return nil, err
 	}
 	sb := &runtime.Sandbox{Pod: ref, NetNSPath: nsPath, CreatedAt: time.Now()}
 	if err := w.m.rt.CreateSandbox(ctx, *sb); err != nil {
-		_ = w.m.net.RemoveNetNS(nsPath)
+		// The record may exist although the call failed (cancelled
+		// after containerd took it): remove it, there is no namespace yet.
+		cctx, cancel := runtime.CleanupContext(ctx)
+		defer cancel()
+		if cur, rerr := w.m.rt.PodSandbox(cctx, w.uid); rerr == nil && cur != nil && cur.NetNSPath == nsPath {
+			if rerr := w.m.rt.RemoveSandbox(cctx, w.uid); rerr != nil {
+				w.log.Warn("remove failed sandbox record", "err", rerr)
+			}
+		}
 		return nil, err
 	}
-	ip, err := w.m.net.SetUp(ctx, w.uid, nsPath, w.hostPorts(pod), cniLabels(ref))
-	if err != nil {
-		if terr := w.teardownSandbox(ctx, pod, sb); terr != nil {
+	if err := w.setUpSandbox(ctx, pod, sb); err != nil {
+		cctx, cancel := runtime.CleanupContext(ctx)
+		defer cancel()
+		if terr := w.teardownSandbox(cctx, pod, sb); terr != nil {
 			w.log.Warn("tear down failed sandbox", "err", terr)
 		}
-		return nil, fmt.Errorf("set up pod network: %w", err)
-	}
-	sb.IP = ip.String()
-	if err := w.writePodFiles(pod, sb.IP); err != nil {
-		return nil, err
-	}
-	if err := w.m.rt.SetSandboxIP(ctx, w.uid, sb.IP); err != nil {
 		return nil, err
 	}
 	w.log.Info("pod sandbox ready", "ip", sb.IP, "netns", nsPath)
 	return sb, nil
+}
+
+// setUpSandbox makes the recorded sandbox's namespace, attaches it to the
+// pod network and records its IP in sb and in the record.
+func (w *worker) setUpSandbox(ctx context.Context, pod *api.Pod, sb *runtime.Sandbox) error {
+	if err := w.m.net.CreateNetNS(sb.NetNSPath); err != nil {
+		return err
+	}
+	ip, err := w.m.net.SetUp(ctx, w.uid, sb.NetNSPath, w.hostPorts(pod), cniLabels(sb.Pod))
+	if err != nil {
+		return fmt.Errorf("set up pod network: %w", err)
+	}
+	sb.IP = ip.String()
+	if err := w.writePodFiles(pod, sb.IP); err != nil {
+		return err
+	}
+	return w.m.rt.SetSandboxIP(ctx, w.uid, sb.IP)
 }
 
 // teardownSandbox detaches the network (releasing the IP), removes the
@@ -221,27 +243,8 @@ func (w *worker) terminate(ctx context.Context, pod *api.Pod, gone bool) error {
 	if len(errs) > 0 {
 		return fmt.Errorf("stop containers: %s", strings.Join(errs, "; "))
 	}
-	sb, err := w.sandbox(ctx)
-	if err != nil {
+	if err := w.removePod(ctx, pod); err != nil {
 		return err
-	}
-	if sb != nil {
-		if err := w.teardownSandbox(ctx, pod, sb); err != nil {
-			return err
-		}
-	}
-	for _, runs := range all {
-		for _, r := range runs {
-			if err := w.m.rt.RemoveContainer(ctx, r.ID); err != nil {
-				return err
-			}
-		}
-	}
-	if err := w.m.rt.RemovePodCgroup(w.uid); err != nil {
-		return err
-	}
-	if err := os.RemoveAll(w.m.PodDir(w.uid)); err != nil {
-		return fmt.Errorf("remove pod dir: %w", err)
 	}
 	if gone {
 		w.log.Info("pod cleaned up")
@@ -256,5 +259,44 @@ func (w *worker) terminate(ctx context.Context, pod *api.Pod, gone bool) error {
 		return fmt.Errorf("delete pod object: %w", err)
 	}
 	w.log.Info("pod terminated and deleted")
+	return nil
+}
+
+// removePod removes what is left of a pod whose containers are stopped:
+// the sandbox (network first), every container run, the pod cgroup and
+// the pod's files. It runs on a context of its own, so a kubelet stopping
+// meanwhile does not cut a teardown in half; a failure is retried by the
+// next terminate, which starts again from what containerd still has.
+func (w *worker) removePod(ctx context.Context, pod *api.Pod) error {
+	ctx, cancel := runtime.CleanupContext(ctx)
+	defer cancel()
+	sb, err := w.sandbox(ctx)
+	if err != nil {
+		return err
+	}
+	if sb != nil {
+		if err := w.teardownSandbox(ctx, pod, sb); err != nil {
+			return err
+		}
+	}
+	// Listed again: a run may have appeared since the containers were
+	// stopped (a create that containerd finished after its caller gave up).
+	all, err := w.containers(ctx)
+	if err != nil {
+		return err
+	}
+	for _, runs := range all {
+		for _, r := range runs {
+			if err := w.m.rt.RemoveContainer(ctx, r.ID); err != nil {
+				return err
+			}
+		}
+	}
+	if err := w.m.rt.RemovePodCgroup(w.uid); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(w.m.PodDir(w.uid)); err != nil {
+		return fmt.Errorf("remove pod dir: %w", err)
+	}
 	return nil
 }
