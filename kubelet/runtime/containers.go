@@ -89,9 +89,20 @@ type Container struct {
 	Pid          uint32
 }
 
+// createTimeout bounds a container create, which its caller cannot cancel.
+const createTimeout = 2 * time.Minute
+
 // CreateContainer creates and starts a container. Its stdout and stderr go
 // to spec.LogPath through the shim, so logging survives kubelet restarts.
+//
+// ctx's cancellation does not cut the create short (only createTimeout
+// does): containerd finishes a task create whose caller gave up, and the
+// runc create behind it then makes the container's cgroups (and the pod
+// cgroup above them) after the caller has cleaned up, leaving them to
+// nobody. A caller that no longer wants the container removes it after.
 func (r *Runtime) CreateContainer(ctx context.Context, spec ContainerSpec) (*Container, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), createTimeout)
+	defer cancel()
 	id := ContainerID(spec.Pod.UID, spec.Name, spec.RestartCount)
 	imgCfg, err := spec.Img.Spec(ctx)
 	if err != nil {

@@ -85,6 +85,11 @@ func TestContainerLifecycle(t *testing.T) {
 	}
 	logPath := filepath.Join(t.TempDir(), "c", "0.log")
 	pod := PodRef{UID: "uid-1", Namespace: "default", Name: "p"}
+	t.Cleanup(func() {
+		if err := r.RemovePodCgroup(pod.UID); err != nil {
+			t.Errorf("clean up pod cgroup: %v", err)
+		}
+	})
 	c, err := r.CreateContainer(ctx, ContainerSpec{
 		Pod: pod, Name: "main", Image: "busybox", Img: img, Hostname: "p", LogPath: logPath,
 		Command: []string{"sh", "-c", "trap 'echo got TERM; exit 3' TERM; echo hello; while true; do sleep 0.1; done"},
@@ -154,6 +159,47 @@ func TestContainerLifecycle(t *testing.T) {
 	}
 	if len(snaps) != 0 {
 		t.Errorf("active snapshots left: %v", snaps)
+	}
+}
+
+// A create whose caller gives up half-way is finished by containerd anyway
+// (the task, and runc's cgroups under the pod cgroup, appear after the
+// caller cleaned up), so CreateContainer never lets its caller's
+// cancellation cut it short: it ends with a running container the caller
+// can stop and remove.
+func TestCreateContainerIsNotCutShortByCancellation(t *testing.T) {
+	r := newTestRuntime(t)
+	img, err := r.EnsureImage(context.Background(), "busybox", PullNever)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := PodRef{UID: "uid-cancelled-create", Namespace: "default", Name: "p"}
+	t.Cleanup(func() {
+		if err := r.RemovePodCgroup(pod.UID); err != nil {
+			t.Errorf("clean up pod cgroup: %v", err)
+		}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the pod was deleted as its container was about to be created
+	c, err := r.CreateContainer(ctx, ContainerSpec{
+		Pod: pod, Name: "main", Image: "busybox", Img: img, Hostname: "p",
+		LogPath: filepath.Join(t.TempDir(), "c", "0.log"), Command: []string{"sleep", "3600"},
+	})
+	if err != nil {
+		t.Fatalf("CreateContainer on a cancelled context: %v", err)
+	}
+	if c.Status != StatusRunning {
+		t.Fatalf("container %+v, want it running", c)
+	}
+	bg := context.Background()
+	if err := r.StopContainer(bg, c.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.RemoveContainer(bg, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	if left, err := r.PodContainers(bg, pod.UID); err != nil || len(left) != 0 {
+		t.Errorf("containers left: %v, %v", left, err)
 	}
 }
 
