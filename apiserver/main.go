@@ -5,56 +5,39 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/skiff-dev/skiff/apiserver/app"
 	"github.com/skiff-dev/skiff/internal/daemon"
-	"github.com/skiff-dev/skiff/internal/version"
 )
 
-func main() {
-	if err := newCommand().Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "error:", err)
-		os.Exit(1)
-	}
-}
+func main() { daemon.Main(newCommand()) }
 
 func newCommand() *cobra.Command {
 	cfg := app.Defaults()
-	flags := daemon.Flags{HTTPAddr: "127.0.0.1:8080"}
-	cmd := &cobra.Command{
-		Use:           "apiserver",
-		Short:         "Serve the Skiff API on gRPC, backed by etcd",
-		Version:       version.String(),
-		SilenceUsage:  true,
-		SilenceErrors: true,
-		Args:          cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := flags.ApplyConfigFile(cmd.Flags()); err != nil {
+	cmd := daemon.Command{
+		Name:  "apiserver",
+		Short: "Serve the Skiff API on gRPC, backed by etcd",
+		Flags: &daemon.Flags{HTTPAddr: "127.0.0.1:8080"},
+		Serve: func(ctx context.Context, d *daemon.Daemon) error {
+			srv, err := app.Start(ctx, cfg, d.Logger, d.Registry)
+			if err != nil {
 				return err
 			}
-			return daemon.Run(cmd.Context(), "apiserver", flags, func(ctx context.Context, d *daemon.Daemon) error {
-				srv, err := app.Start(ctx, cfg, d.Logger, d.Registry)
-				if err != nil {
-					return err
+			d.AddReadyCheck("api", func() error {
+				select {
+				case <-srv.Ready():
+					return nil
+				default:
+					return fmt.Errorf("caches not synced")
 				}
-				d.AddReadyCheck("api", func() error {
-					select {
-					case <-srv.Ready():
-						return nil
-					default:
-						return fmt.Errorf("caches not synced")
-					}
-				})
-				<-ctx.Done()
-				return srv.Stop()
 			})
+			<-ctx.Done()
+			return srv.Stop()
 		},
-	}
+	}.Cobra()
 	fs := cmd.Flags()
-	flags.Register(fs)
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "gRPC address to serve the API on")
 	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory of the embedded etcd's data")
 	fs.StringSliceVar(&cfg.EtcdServers, "etcd-servers", nil, "external etcd endpoints (https://host:2379,...); empty runs an embedded etcd")

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sync"
 
 	"github.com/spf13/cobra"
 
@@ -16,70 +15,51 @@ import (
 	"github.com/skiff-dev/skiff/internal/clientconfig"
 	"github.com/skiff-dev/skiff/internal/daemon"
 	"github.com/skiff-dev/skiff/internal/events"
-	"github.com/skiff-dev/skiff/internal/version"
 )
 
 const component = "controller-manager"
 
-func main() {
-	if err := newCommand().Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "error:", err)
-		os.Exit(1)
-	}
-}
+func main() { daemon.Main(newCommand()) }
 
 func newCommand() *cobra.Command {
 	cfg := app.Defaults()
-	flags := daemon.Flags{HTTPAddr: "127.0.0.1:10257"}
 	var clientConfig string
-	cmd := &cobra.Command{
-		Use:           component,
-		Short:         "Run Skiff's controllers: deployments, replicasets, garbage collection, nodes, endpoints, namespaces",
-		Version:       version.String(),
-		SilenceUsage:  true,
-		SilenceErrors: true,
-		Args:          cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := flags.ApplyConfigFile(cmd.Flags()); err != nil {
-				return err
-			}
-			host, err := os.Hostname()
-			if err != nil {
+	var cc *clientconfig.Config
+	var host string
+	cmd := daemon.Command{
+		Name:  component,
+		Short: "Run Skiff's controllers: deployments, replicasets, garbage collection, nodes, endpoints, namespaces",
+		Flags: &daemon.Flags{HTTPAddr: "127.0.0.1:10257"},
+		Prepare: func(*cobra.Command) error {
+			var err error
+			if host, err = os.Hostname(); err != nil {
 				return fmt.Errorf("hostname: %w", err)
 			}
 			if cfg.Identity == "" {
 				cfg.Identity = fmt.Sprintf("%s_%d", host, os.Getpid())
 			}
-			cc, err := clientconfig.Load(clientConfig)
+			cc, err = clientconfig.Load(clientConfig)
+			return err
+		},
+		Serve: func(ctx context.Context, d *daemon.Daemon) error {
+			c, err := cc.Dial(ctx)
+			if err != nil {
+				return fmt.Errorf("connect to the apiserver: %w", err)
+			}
+			rec := events.NewRecorder(c, component, host, events.WithLogger(d.Logger))
+			m, err := app.New(cfg, c, rec, d.Registry, d.Logger)
 			if err != nil {
 				return err
 			}
-			return daemon.Run(cmd.Context(), component, flags, func(ctx context.Context, d *daemon.Daemon) error {
-				c, err := cc.Dial(ctx)
-				if err != nil {
-					return fmt.Errorf("connect to the apiserver: %w", err)
-				}
-				rec := events.NewRecorder(c, component, host, events.WithLogger(d.Logger))
-				m, err := app.New(cfg, c, rec, d.Registry, d.Logger)
-				if err != nil {
-					return err
-				}
-				d.AddReadyCheck("controllers", m.Ready)
-				var wg sync.WaitGroup
-				recCtx, stopRecorder := context.WithCancel(ctx)
-				wg.Go(func() { rec.Run(recCtx) })
-				err = m.Run(ctx)
-				stopRecorder()
-				wg.Wait()
-				if errors.Is(err, context.Canceled) {
-					return nil
-				}
-				return err
-			})
+			d.AddReadyCheck("controllers", m.Ready)
+			err = rec.RunDuring(ctx, m.Run)
+			if errors.Is(err, context.Canceled) {
+				return nil
+			}
+			return err
 		},
-	}
+	}.Cobra()
 	fs := cmd.Flags()
-	flags.Register(fs)
 	clientconfig.AddFlag(fs, &clientConfig)
 	fs.StringVar(&cfg.ClusterCIDR, "cluster-cidr", cfg.ClusterCIDR, "CIDR of pod IPs; each node gets a subnet of it")
 	fs.IntVar(&cfg.NodeCIDRMaskSize, "node-cidr-mask-size", cfg.NodeCIDRMaskSize, "prefix length of each node's pod CIDR")

@@ -6,64 +6,49 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/skiff-dev/skiff/internal/clientconfig"
 	"github.com/skiff-dev/skiff/internal/daemon"
-	"github.com/skiff-dev/skiff/internal/version"
 	"github.com/skiff-dev/skiff/kubelet/app"
 )
 
 const component = "kubelet"
 
-func main() {
-	if err := newCommand().Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "error:", err)
-		os.Exit(1)
-	}
-}
+func main() { daemon.Main(newCommand()) }
 
 func newCommand() *cobra.Command {
-	flags := daemon.Flags{HTTPAddr: "127.0.0.1:10248"}
 	cfg := app.Defaults()
 	var clientConfig string
-	cmd := &cobra.Command{
-		Use:           component,
-		Short:         "Run the pods bound to this node on containerd, with CNI networking",
-		Version:       version.String(),
-		SilenceUsage:  true,
-		SilenceErrors: true,
-		Args:          cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := flags.ApplyConfigFile(cmd.Flags()); err != nil {
-				return err
-			}
+	var cc *clientconfig.Config
+	cmd := daemon.Command{
+		Name:  component,
+		Short: "Run the pods bound to this node on containerd, with CNI networking",
+		Flags: &daemon.Flags{HTTPAddr: "127.0.0.1:10248"},
+		Prepare: func(*cobra.Command) error {
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
-			cc, err := clientconfig.Load(clientConfig)
+			var err error
+			cc, err = clientconfig.Load(clientConfig)
+			return err
+		},
+		Serve: func(ctx context.Context, d *daemon.Daemon) error {
+			c, err := cc.Dial(ctx)
+			if err != nil {
+				return fmt.Errorf("connect to the apiserver: %w", err)
+			}
+			cfg.Logger = d.Logger
+			k, err := app.New(cfg, c)
 			if err != nil {
 				return err
 			}
-			return daemon.Run(cmd.Context(), component, flags, func(ctx context.Context, d *daemon.Daemon) error {
-				c, err := cc.Dial(ctx)
-				if err != nil {
-					return fmt.Errorf("connect to the apiserver: %w", err)
-				}
-				cfg.Logger = d.Logger
-				k, err := app.New(cfg, c)
-				if err != nil {
-					return err
-				}
-				d.AddReadyCheck("pods", k.Ready)
-				return k.Run(ctx)
-			})
+			d.AddReadyCheck("pods", k.Ready)
+			return k.Run(ctx)
 		},
-	}
+	}.Cobra()
 	fs := cmd.Flags()
-	flags.Register(fs)
 	clientconfig.AddFlag(fs, &clientConfig)
 	fs.StringVar(&cfg.NodeName, "node-name", cfg.NodeName, "name of the Node this kubelet registers")
 	fs.StringVar(&cfg.NodeIP, "node-ip", cfg.NodeIP, "the node's InternalIP (default: the address of the default route's interface)")

@@ -14,21 +14,15 @@ import (
 
 	"github.com/skiff-dev/skiff/internal/clientconfig"
 	"github.com/skiff-dev/skiff/internal/daemon"
-	"github.com/skiff-dev/skiff/internal/version"
 	"github.com/skiff-dev/skiff/proxy/app"
 	"github.com/skiff-dev/skiff/proxy/dns"
 )
 
-func main() {
-	if err := newCommand().Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "error:", err)
-		os.Exit(1)
-	}
-}
+func main() { daemon.Main(newCommand()) }
 
 func newCommand() *cobra.Command {
 	cfg := app.Defaults()
-	flags := daemon.Flags{HTTPAddr: "127.0.0.1:10249"}
+	flags := &daemon.Flags{HTTPAddr: "127.0.0.1:10249"}
 	var (
 		clientConfig         string
 		clusterCIDR, svcCIDR string
@@ -38,17 +32,11 @@ func newCommand() *cobra.Command {
 	)
 	hostname, _ := os.Hostname()
 	cfg.NodeName = hostname
-	cmd := &cobra.Command{
-		Use:           "proxy",
-		Short:         "Keep a node's Service rules, cluster DNS and pod routes",
-		Version:       version.String(),
-		SilenceUsage:  true,
-		SilenceErrors: true,
-		Args:          cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := flags.ApplyConfigFile(cmd.Flags()); err != nil {
-				return err
-			}
+	cmd := daemon.Command{
+		Name:  "proxy",
+		Short: "Keep a node's Service rules, cluster DNS and pod routes",
+		Flags: flags,
+		Prepare: func(cmd *cobra.Command) error {
 			var err error
 			if cfg.ClusterCIDR, err = netip.ParsePrefix(clusterCIDR); err != nil {
 				return fmt.Errorf("--cluster-cidr: %w", err)
@@ -72,7 +60,10 @@ func newCommand() *cobra.Command {
 					return err
 				}
 				cfg.Logger = logger.With("component", "proxy")
-				return app.Cleanup(cmd.Context(), cfg)
+				if err := app.Cleanup(cmd.Context(), cfg); err != nil {
+					return err
+				}
+				return daemon.ErrDone
 			}
 			cfg.Upstreams = upstreamDNS
 			if len(cfg.Upstreams) == 0 && cfg.DNSAddr != "" {
@@ -80,27 +71,27 @@ func newCommand() *cobra.Command {
 					return fmt.Errorf("upstream DNS (set --upstream-dns): %w", err)
 				}
 			}
-			return daemon.Run(cmd.Context(), "proxy", flags, func(ctx context.Context, d *daemon.Daemon) error {
-				cc, err := clientconfig.Load(clientConfig)
-				if err != nil {
-					return err
-				}
-				c, err := cc.Dial(ctx)
-				if err != nil {
-					return err
-				}
-				cfg.Logger, cfg.Registry = d.Logger.With("node", cfg.NodeName), d.Registry
-				p, err := app.New(cfg, c)
-				if err != nil {
-					return err
-				}
-				d.AddReadyCheck("rules", p.Ready)
-				return p.Run(ctx)
-			})
+			return nil
 		},
-	}
+		Serve: func(ctx context.Context, d *daemon.Daemon) error {
+			cc, err := clientconfig.Load(clientConfig)
+			if err != nil {
+				return err
+			}
+			c, err := cc.Dial(ctx)
+			if err != nil {
+				return err
+			}
+			cfg.Logger, cfg.Registry = d.Logger.With("node", cfg.NodeName), d.Registry
+			p, err := app.New(cfg, c)
+			if err != nil {
+				return err
+			}
+			d.AddReadyCheck("rules", p.Ready)
+			return p.Run(ctx)
+		},
+	}.Cobra()
 	fs := cmd.Flags()
-	flags.Register(fs)
 	clientconfig.AddFlag(fs, &clientConfig)
 	fs.StringVar(&cfg.NodeName, "node-name", cfg.NodeName, "name of this node, as registered by its kubelet")
 	fs.StringVar(&clusterCIDR, "cluster-cidr", cfg.ClusterCIDR.String(), "pod network; traffic to ClusterIPs from outside it is masqueraded")

@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"sync"
 
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
@@ -16,19 +15,13 @@ import (
 	"github.com/skiff-dev/skiff/internal/clientconfig"
 	"github.com/skiff-dev/skiff/internal/daemon"
 	"github.com/skiff-dev/skiff/internal/events"
-	"github.com/skiff-dev/skiff/internal/version"
 	"github.com/skiff-dev/skiff/scheduler/app"
 	"github.com/skiff-dev/skiff/scheduler/config"
 )
 
 const component = "scheduler"
 
-func main() {
-	if err := newCommand().Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "error:", err)
-		os.Exit(1)
-	}
-}
+func main() { daemon.Main(newCommand()) }
 
 // settings are the parsed command line.
 type settings struct {
@@ -39,12 +32,9 @@ type settings struct {
 	parallelism     int
 }
 
-// complete applies the --config file, loads --scheduler-config and lets
-// --parallelism override it.
+// complete loads --scheduler-config (once the --config file is applied)
+// and lets --parallelism override it.
 func (s *settings) complete(fs *pflag.FlagSet) error {
-	if err := s.flags.ApplyConfigFile(fs); err != nil {
-		return err
-	}
 	cfg, err := config.Load(s.schedulerConfig)
 	if err != nil {
 		return err
@@ -67,48 +57,39 @@ func newCommand() *cobra.Command {
 // command builds the command and the settings its flags fill.
 func command() (*cobra.Command, *settings) {
 	s := &settings{flags: daemon.Flags{HTTPAddr: "127.0.0.1:10259"}, opts: app.Options{LeaderElect: true}}
-	cmd := &cobra.Command{
-		Use:           component,
-		Short:         "Assign pending pods to nodes: filter, score, bind",
-		Version:       version.String(),
-		SilenceUsage:  true,
-		SilenceErrors: true,
-		Args:          cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+	var cc *clientconfig.Config
+	var host string
+	cmd := daemon.Command{
+		Name:  component,
+		Short: "Assign pending pods to nodes: filter, score, bind",
+		Flags: &s.flags,
+		Prepare: func(cmd *cobra.Command) error {
 			if err := s.complete(cmd.Flags()); err != nil {
 				return err
 			}
-			host, err := os.Hostname()
-			if err != nil {
+			var err error
+			if host, err = os.Hostname(); err != nil {
 				return fmt.Errorf("hostname: %w", err)
 			}
 			s.opts.Identity = host + "_" + uuid.NewString()
-			cc, err := clientconfig.Load(s.clientConfig)
+			cc, err = clientconfig.Load(s.clientConfig)
+			return err
+		},
+		Serve: func(ctx context.Context, d *daemon.Daemon) error {
+			c, err := cc.Dial(ctx)
+			if err != nil {
+				return fmt.Errorf("connect to the apiserver: %w", err)
+			}
+			rec := events.NewRecorder(c, s.opts.Config.SchedulerName, host, events.WithLogger(d.Logger))
+			a, err := app.New(s.opts, c, rec, d.Registry, d.Logger)
 			if err != nil {
 				return err
 			}
-			return daemon.Run(cmd.Context(), component, s.flags, func(ctx context.Context, d *daemon.Daemon) error {
-				c, err := cc.Dial(ctx)
-				if err != nil {
-					return fmt.Errorf("connect to the apiserver: %w", err)
-				}
-				rec := events.NewRecorder(c, s.opts.Config.SchedulerName, host, events.WithLogger(d.Logger))
-				a, err := app.New(s.opts, c, rec, d.Registry, d.Logger)
-				if err != nil {
-					return err
-				}
-				d.AddReadyCheck("caches", a.Ready)
-				var wg sync.WaitGroup
-				defer wg.Wait()
-				recCtx, stopRec := context.WithCancel(ctx)
-				defer stopRec()
-				wg.Go(func() { rec.Run(recCtx) })
-				return a.Run(ctx)
-			})
+			d.AddReadyCheck("caches", a.Ready)
+			return rec.RunDuring(ctx, a.Run)
 		},
-	}
+	}.Cobra()
 	fs := cmd.Flags()
-	s.flags.Register(fs)
 	clientconfig.AddFlag(fs, &s.clientConfig)
 	fs.BoolVar(&s.opts.LeaderElect, "leader-elect", s.opts.LeaderElect, "elect a leader among scheduler replicas through the Lease skiff-system/scheduler; only the leader schedules")
 	fs.StringVar(&s.schedulerConfig, "scheduler-config", "", "scheduler configuration file (YAML: schedulerName, parallelism, percentageOfNodesToScore, podInitialBackoffSeconds, podMaxBackoffSeconds, podMaxInUnschedulablePodsDuration, bindConcurrency, assumedPodTTL, scoreWeights)")

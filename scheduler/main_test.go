@@ -36,6 +36,9 @@ func TestSettingsFromFlagsConfigFileAndSchedulerConfig(t *testing.T) {
 			if err := cmd.ParseFlags(tt.args); err != nil {
 				t.Fatal(err)
 			}
+			if err := s.flags.ApplyConfigFile(cmd.Flags()); err != nil {
+				t.Fatal(err)
+			}
 			if err := s.complete(cmd.Flags()); err != nil {
 				t.Fatal(err)
 			}

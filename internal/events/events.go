@@ -174,6 +174,22 @@ func (r *Recorder) Run(ctx context.Context) {
 	}
 }
 
+// RunDuring runs the recorder while work runs: once work returns, the
+// recorder flushes what is queued (as Run does when its context ends) and
+// RunDuring returns work's error.
+func (r *Recorder) RunDuring(ctx context.Context, work func(ctx context.Context) error) error {
+	recCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.Run(recCtx)
+	}()
+	err := work(ctx)
+	stop()
+	<-done
+	return err
+}
+
 // write creates the event or, for a repeat inside the window, bumps the
 // count of the one already written.
 func (r *Recorder) write(ctx context.Context, p pending) {

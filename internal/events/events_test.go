@@ -274,3 +274,22 @@ func TestAggregationCacheStaysBounded(t *testing.T) {
 		t.Fatalf("cache of fresh entries not cut: %d", len(r.seen))
 	}
 }
+
+// RunDuring writes what work recorded, the last event included, before it
+// returns work's error.
+func TestRunDuringFlushesWhenWorkReturns(t *testing.T) {
+	tc := testcluster.Start(t)
+	r, _ := newTestRecorder(t, tc.Client)
+	errWork := fmt.Errorf("work failed")
+	err := r.RunDuring(t.Context(), func(ctx context.Context) error {
+		r.Eventf(testPod("web-1"), Warning, "FailedScheduling", "0/1 nodes are available")
+		return errWork
+	})
+	if err != errWork {
+		t.Fatalf("RunDuring = %v, want work's error", err)
+	}
+	evs := listEvents(t, tc.Client, "default")
+	if len(evs) != 1 || evs[0].Reason != "FailedScheduling" {
+		t.Fatalf("events after RunDuring: %v, want the one recorded before work returned", evs)
+	}
+}
