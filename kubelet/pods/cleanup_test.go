@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/skiff-dev/skiff/internal/imagebuild"
 	"github.com/skiff-dev/skiff/internal/kinds"
+	"github.com/skiff-dev/skiff/kubelet/cni"
 	"github.com/skiff-dev/skiff/kubelet/containerdtest"
 	"github.com/skiff-dev/skiff/kubelet/runtime"
 	"github.com/skiff-dev/skiff/proto/api"
@@ -161,5 +164,79 @@ func TestContainerCreateCancelledByPodDeletionLeavesNothingBehind(t *testing.T) 
 	}
 	if _, err := os.Stat(w.m.PodDir(w.uid)); !os.IsNotExist(err) {
 		t.Errorf("pod dir left: %v", err)
+	}
+}
+
+// newTestNetwork is a pod network on a bridge of its own with a random
+// pod CIDR, removed when the test ends.
+func newTestNetwork(t *testing.T) (*cni.Network, cni.Config) {
+	t.Helper()
+	containerdtest.RequireRoot(t, "ip", "iptables", "/usr/lib/cni/bridge", "/usr/lib/cni/host-local", "/usr/lib/cni/portmap", "/usr/lib/cni/loopback")
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	suffix := hex.EncodeToString(b)
+	root := t.TempDir()
+	cfg := cni.Config{
+		NetworkName: "skp-" + suffix, Bridge: "skp" + suffix,
+		PodCIDR:    fmt.Sprintf("10.%d.%d.0/24", 200+int(b[0])%50, int(b[1])%250),
+		PluginDirs: []string{"/usr/lib/cni"},
+		ConfDir:    filepath.Join(root, "conf"), DataDir: filepath.Join(root, "data"), NetNSDir: filepath.Join(root, "netns"),
+	}
+	n, err := cni.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("ip", "link", "del", cfg.Bridge).CombinedOutput(); err != nil && !strings.Contains(string(out), "Cannot find") {
+			t.Logf("ip link del %s: %v %s", cfg.Bridge, err, out)
+		}
+	})
+	return n, cfg
+}
+
+func TestSandboxSetUpCancelledByPodDeletionLeavesNoNetworkNamespace(t *testing.T) {
+	w, rt := newTestWorker(t, &cancelOnFailure{cancel: func() {}})
+	network, cfg := newTestNetwork(t)
+	w.m.net = network
+	pod := &api.Pod{
+		Metadata: &api.ObjectMeta{Uid: w.uid, Namespace: "default", Name: "p"},
+		Spec:     &api.PodSpec{NodeName: "node-test", Containers: []*api.Container{{Name: "main", Image: "busybox"}}},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	sctx, cancelSync := context.WithCancel(ctx)
+	defer cancelSync()
+	// The deletion arrives the moment the namespace exists, as the pod
+	// network is being set up.
+	go func() {
+		for sctx.Err() == nil {
+			if ns, _ := os.ReadDir(cfg.NetNSDir); len(ns) > 0 {
+				cancelSync()
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	sb, err := w.createSandbox(sctx, pod, nil)
+	if err == nil {
+		t.Fatalf("createSandbox finished (%+v) before the cancellation reached it", sb)
+	}
+	t.Logf("createSandbox: %v", err)
+	// Everything it made is gone: namespace, record, IP lease.
+	if ns, _ := os.ReadDir(cfg.NetNSDir); len(ns) != 0 {
+		t.Errorf("network namespaces left: %v", ns)
+	}
+	if rec, err := rt.PodSandbox(ctx, w.uid); err != nil || rec != nil {
+		t.Errorf("sandbox record left: %+v, %v", rec, err)
+	}
+	if ips, err := network.Leases(); err != nil || len(ips) != 0 {
+		t.Errorf("IP leases left: %v, %v", ips, err)
+	}
+	// The pod's termination then finds nothing to do but the cgroup.
+	if err := w.terminate(ctx, pod, true); err != nil {
+		t.Fatalf("terminate: %v", err)
+	}
+	if left := podCgroupDirs(t, rt, w.uid); len(left) != 0 {
+		t.Errorf("pod cgroups left: %v", left)
 	}
 }
