@@ -10,6 +10,7 @@ import (
 	"github.com/skiff-dev/skiff/controller-manager/nodelifecycle"
 	"github.com/skiff-dev/skiff/internal/client"
 	"github.com/skiff-dev/skiff/internal/hollownode"
+	"github.com/skiff-dev/skiff/proto/api"
 )
 
 func TestSilentNodeTurnsNotReadyAndItsPodsMoveElsewhere(t *testing.T) {
@@ -139,6 +140,77 @@ func TestNodeIPAMGivesEachNodeItsOwnSubnetAcrossRestarts(t *testing.T) {
 	for n, c := range first {
 		if all[n] != c {
 			t.Fatalf("node %s changed CIDR %s → %s", n, c, all[n])
+		}
+	}
+}
+
+// Pods leave a silent node by their NoExecute tolerations, as Kubernetes'
+// taint manager decides: no toleration → after the pod eviction timeout
+// (the default tolerations' stand-in), tolerationSeconds → after them,
+// a toleration without seconds → never.
+func TestEvictionFromASilentNodeHonoursTolerations(t *testing.T) {
+	e := newEnv(t, 2)
+	e.startManager(testConfig())
+	ctx := context.Background()
+	dead := e.nodes[0]
+	tolerate := func(secs *int64) []*api.Toleration {
+		return []*api.Toleration{{Key: nodelifecycle.TaintUnreachable, Operator: "Exists", Effect: "NoExecute", TolerationSeconds: secs}}
+	}
+	pods := []struct {
+		name        string
+		tolerations []*api.Toleration
+		evicted     bool
+	}{
+		{"plain", nil, true},
+		{"zero-seconds", tolerate(ptr[int64](0)), true},
+		{"ten-minutes", tolerate(ptr[int64](600)), false},
+		{"forever", tolerate(nil), false},
+		{"other-taint-forever", []*api.Toleration{{Key: "dedicated", Operator: "Exists", Effect: "NoExecute"}}, true},
+	}
+	for _, p := range pods {
+		pod := &api.Pod{
+			Metadata: &api.ObjectMeta{Name: p.name, Namespace: "default"},
+			Spec: &api.PodSpec{NodeName: dead.Name, Tolerations: p.tolerations,
+				Containers: []*api.Container{{Name: "c", Image: "nginx"}}},
+		}
+		if _, err := e.c.Pods().Create(ctx, pod); err != nil {
+			t.Fatalf("create %s: %v", p.name, err)
+		}
+	}
+
+	dead.StopHeartbeat()
+	present := func() (map[string]bool, error) {
+		list, _, err := e.c.Pods().List(ctx, "default", client.ListOptions{FieldSelector: "spec.nodeName=" + dead.Name})
+		if err != nil {
+			return nil, err
+		}
+		out := map[string]bool{}
+		for _, p := range list {
+			out[p.GetMetadata().GetName()] = true
+		}
+		return out, nil
+	}
+	eventually(t, 30*time.Second, "untolerating pods evicted", func() error {
+		got, err := present()
+		if err != nil {
+			return err
+		}
+		for _, p := range pods {
+			if p.evicted && got[p.name] {
+				return errorf("pod %s still on the silent node", p.name)
+			}
+		}
+		return nil
+	})
+	// Another eviction timeout later, the tolerating pods are still there.
+	time.Sleep(testConfig().PodEvictionTimeout + time.Second)
+	got, err := present()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pods {
+		if !p.evicted && !got[p.name] {
+			t.Errorf("pod %s tolerating the unreachable taint was evicted", p.name)
 		}
 	}
 }

@@ -1,8 +1,11 @@
 // Package nodelifecycle watches node heartbeats: a node whose Lease in
 // skiff-system is not renewed within the grace period turns Ready=Unknown
-// and gets the node.kubernetes.io/unreachable:NoExecute taint; once it has
-// not been ready for the pod eviction timeout its pods are deleted so their
-// controllers replace them on other nodes. A renewed Lease lifts the taint.
+// and gets the node.kubernetes.io/unreachable:NoExecute taint (a kubelet
+// reporting NotReady: node.kubernetes.io/not-ready). Its pods are then
+// deleted so their controllers replace them on other nodes: a pod that
+// tolerates the taint after its tolerationSeconds (never without), any
+// other once the node has not been ready for the pod eviction timeout
+// (Kubernetes' default 300 s tolerations). A renewed Lease lifts the taint.
 //
 // It must never judge a node by clocks it does not own: a Lease counts as
 // renewed when this controller sees its renewTime change, not by comparing
@@ -24,6 +27,7 @@ import (
 	"github.com/skiff-dev/skiff/internal/events"
 	"github.com/skiff-dev/skiff/internal/informer"
 	"github.com/skiff-dev/skiff/internal/kinds"
+	"github.com/skiff-dev/skiff/internal/taints"
 	"github.com/skiff-dev/skiff/proto/api"
 )
 
@@ -34,7 +38,7 @@ const Name = "nodelifecycle"
 const (
 	TaintUnreachable = "node.kubernetes.io/unreachable"
 	TaintNotReady    = "node.kubernetes.io/not-ready"
-	TaintNoExecute   = "NoExecute"
+	TaintNoExecute   = taints.EffectNoExecute
 
 	reasonNodeStatusUnknown = "NodeStatusUnknown"
 )
@@ -198,17 +202,11 @@ func (nc *Controller) sync(ctx context.Context, name string) error {
 	// A node whose heartbeat came back but whose Ready is still Unknown
 	// waits for its kubelet to post Ready; it is neither tainted nor
 	// evicted meanwhile.
-	if err := nc.setTaint(ctx, node, want); err != nil {
+	taint, err := nc.setTaint(ctx, node, want)
+	if err != nil || taint == nil {
 		return err
 	}
-	if !stale && !reportsNotReady {
-		return nil
-	}
-	since := ready.GetLastTransitionTime().AsTime()
-	if wait := since.Add(nc.cfg.PodEvictionTimeout).Sub(now); wait > 0 {
-		return &controllerutil.RequeueAfter{After: wait}
-	}
-	return nc.evictPods(ctx, node, stale)
+	return nc.evictPods(ctx, node, taint, ready.GetLastTransitionTime().AsTime(), stale)
 }
 
 // markUnknown turns a silent node's Ready condition Unknown.
@@ -240,13 +238,14 @@ func (nc *Controller) markUnknown(ctx context.Context, node *api.Node, now time.
 	return out, nil
 }
 
-// setTaint makes want the node's only lifecycle NoExecute taint ("" none).
-func (nc *Controller) setTaint(ctx context.Context, node *api.Node, want string) error {
-	if _, changed := retaint(node.GetSpec().GetTaints(), want, nc.now()); !changed {
-		return nil
+// setTaint makes want the node's only lifecycle NoExecute taint ("" none)
+// and returns that taint as the node has it (nil for none).
+func (nc *Controller) setTaint(ctx context.Context, node *api.Node, want string) (*api.Taint, error) {
+	if current, changed := retaint(node.GetSpec().GetTaints(), want, nc.now()); !changed {
+		return lifecycleTaint(current), nil
 	}
 	name := node.GetMetadata().GetName()
-	_, err := controllerutil.Update(ctx, nc.client.Nodes(), node, func(n *api.Node) bool {
+	out, err := controllerutil.Update(ctx, nc.client.Nodes(), node, func(n *api.Node) bool {
 		if n.Spec == nil {
 			n.Spec = &api.NodeSpec{}
 		}
@@ -255,12 +254,22 @@ func (nc *Controller) setTaint(ctx context.Context, node *api.Node, want string)
 		return changed
 	})
 	if err != nil {
-		return fmt.Errorf("set taint %q on node %s: %w", want, name, err)
+		return nil, fmt.Errorf("set taint %q on node %s: %w", want, name, err)
 	}
 	if want == "" {
 		nc.logger.Info("node heartbeat is back, removed lifecycle taints", "node", name)
 	} else {
 		nc.logger.Info("tainted node", "node", name, "taint", want)
+	}
+	return lifecycleTaint(out.GetSpec().GetTaints()), nil
+}
+
+// lifecycleTaint is this controller's NoExecute taint among taints, if any.
+func lifecycleTaint(ts []*api.Taint) *api.Taint {
+	for _, t := range ts {
+		if (t.GetKey() == TaintUnreachable || t.GetKey() == TaintNotReady) && t.GetEffect() == TaintNoExecute {
+			return t
+		}
 	}
 	return nil
 }
@@ -290,24 +299,34 @@ func retaint(taints []*api.Taint, want string, now time.Time) ([]*api.Taint, boo
 	return out, changed
 }
 
-// evictPods deletes every pod bound to the node. Force (grace period 0)
-// is for an unreachable node, whose kubelet is not there to finish a
-// graceful deletion; a kubelet that reports NotReady still can.
-func (nc *Controller) evictPods(ctx context.Context, node *api.Node, force bool) error {
+// evictPods deletes the pods bound to the tainted node whose time there is
+// up (evictionTime) and asks to be called again when the next one is due.
+// Force (grace period 0) is for an unreachable node, whose kubelet is not
+// there to finish a graceful deletion; a kubelet that reports NotReady
+// still can.
+func (nc *Controller) evictPods(ctx context.Context, node *api.Node, taint *api.Taint, notReadySince time.Time, force bool) error {
 	name := node.GetMetadata().GetName()
-	pods := nc.pods.Lister().ByIndex(informer.IndexNodeName, name)
-	if len(pods) == 0 {
-		return nil
-	}
-	nc.recorder.Eventf(node, events.Normal, "DeletingAllPods", "Deleting all Pods from Node %s.", name)
+	now := nc.now()
 	opts := client.DeleteOptions{}
 	if force {
 		zero := int64(0)
 		opts.GracePeriodSeconds = &zero
 	}
-	for _, p := range pods {
+	var next time.Duration
+	evicted := 0
+	for _, p := range nc.pods.Lister().ByIndex(informer.IndexNodeName, name) {
 		if !force && p.GetMetadata().GetDeletionTimestamp() != nil {
 			continue // already going, gracefully
+		}
+		due, ok := nc.evictionTime(p, taint, notReadySince)
+		if !ok {
+			continue
+		}
+		if wait := due.Sub(now); wait > 0 {
+			if next == 0 || wait < next {
+				next = wait
+			}
+			continue
 		}
 		o := opts
 		o.Preconditions = &api.Preconditions{Uid: p.GetMetadata().GetUid()}
@@ -316,7 +335,31 @@ func (nc *Controller) evictPods(ctx context.Context, node *api.Node, force bool)
 			return fmt.Errorf("evict pod %s from node %s: %w", kinds.Key(p), name, err)
 		}
 		nc.recorder.Eventf(p, events.Normal, "NodeControllerEviction", "Marking for deletion Pod %s from Node %s", p.GetMetadata().GetName(), name)
+		evicted++
 	}
-	nc.logger.Warn("evicted pods from unreachable node", "node", name, "pods", len(pods))
+	if evicted > 0 {
+		nc.logger.Warn("evicted pods from a node that is not ready", "node", name, "taint", taint.GetKey(), "pods", evicted)
+	}
+	if next > 0 {
+		return &controllerutil.RequeueAfter{After: next}
+	}
 	return nil
+}
+
+// evictionTime is when a pod has to leave a node with the NoExecute
+// taint: a pod tolerating the taint stays for its tolerationSeconds from
+// when the taint was added, or forever (ok false) without; any other pod
+// for the pod eviction timeout from when the node stopped being ready,
+// which stands in for the default not-ready and unreachable tolerations
+// Kubernetes' admission gives every pod.
+func (nc *Controller) evictionTime(p *api.Pod, taint *api.Taint, notReadySince time.Time) (due time.Time, ok bool) {
+	tol := taints.ForNoExecute(p.GetSpec().GetTolerations(), taint)
+	switch {
+	case tol.Forever:
+		return time.Time{}, false
+	case tol.Tolerated:
+		return taint.GetTimeAdded().AsTime().Add(tol.For), true
+	default:
+		return notReadySince.Add(nc.cfg.PodEvictionTimeout), true
+	}
 }

@@ -7,9 +7,9 @@
 package nodeunschedulable
 
 import (
+	"github.com/skiff-dev/skiff/internal/taints"
 	"github.com/skiff-dev/skiff/proto/api"
 	"github.com/skiff-dev/skiff/scheduler/framework"
-	"github.com/skiff-dev/skiff/scheduler/plugins/tainttoleration"
 )
 
 // Name is the plugin's name in configs and statuses.
@@ -32,7 +32,7 @@ type Plugin struct {
 func New() *Plugin {
 	return &Plugin{
 		unschedulable: &framework.Status{Code: framework.Unschedulable, Plugin: Name, Reasons: []string{ErrReasonUnschedulable}},
-		taint:         &api.Taint{Key: TaintNodeUnschedulable, Effect: tainttoleration.EffectNoSchedule},
+		taint:         &api.Taint{Key: TaintNodeUnschedulable, Effect: taints.EffectNoSchedule},
 	}
 }
 
@@ -44,7 +44,7 @@ func (p *Plugin) Filter(pod *framework.PodInfo, node *framework.NodeInfo) *frame
 	if !node.Node.GetSpec().GetUnschedulable() {
 		return nil
 	}
-	if tainttoleration.TolerationsTolerate(pod.Pod.GetSpec().GetTolerations(), p.taint) {
+	if taints.Tolerated(pod.Pod.GetSpec().GetTolerations(), p.taint) {
 		return nil
 	}
 	return p.unschedulable

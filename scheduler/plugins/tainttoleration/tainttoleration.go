@@ -8,55 +8,12 @@ package tainttoleration
 import (
 	"fmt"
 
-	"github.com/skiff-dev/skiff/proto/api"
+	"github.com/skiff-dev/skiff/internal/taints"
 	"github.com/skiff-dev/skiff/scheduler/framework"
 )
 
 // Name is the plugin's name in configs and statuses.
 const Name = "TaintToleration"
-
-// Taint effects.
-const (
-	EffectNoSchedule       = "NoSchedule"
-	EffectPreferNoSchedule = "PreferNoSchedule"
-	EffectNoExecute        = "NoExecute"
-)
-
-// Toleration operators.
-const (
-	OpEqual  = "Equal"
-	OpExists = "Exists"
-)
-
-// Tolerates reports whether one toleration tolerates the taint: effects
-// match (or the toleration names none), keys match (or the toleration names
-// none), and Equal (the default operator) compares values.
-func Tolerates(t *api.Toleration, taint *api.Taint) bool {
-	if t.GetEffect() != "" && t.GetEffect() != taint.GetEffect() {
-		return false
-	}
-	if t.GetKey() != "" && t.GetKey() != taint.GetKey() {
-		return false
-	}
-	switch t.GetOperator() {
-	case "", OpEqual:
-		return t.GetValue() == taint.GetValue()
-	case OpExists:
-		return true
-	default:
-		return false
-	}
-}
-
-// TolerationsTolerate reports whether any of tolerations tolerates taint.
-func TolerationsTolerate(tolerations []*api.Toleration, taint *api.Taint) bool {
-	for _, t := range tolerations {
-		if Tolerates(t, taint) {
-			return true
-		}
-	}
-	return false
-}
 
 // Plugin is the TaintToleration filter and scorer.
 type Plugin struct{}
@@ -72,10 +29,10 @@ func (p *Plugin) Name() string { return Name }
 func (p *Plugin) Filter(pod *framework.PodInfo, node *framework.NodeInfo) *framework.Status {
 	tolerations := pod.Pod.GetSpec().GetTolerations()
 	for _, taint := range node.Node.GetSpec().GetTaints() {
-		if taint.GetEffect() != EffectNoSchedule && taint.GetEffect() != EffectNoExecute {
+		if taint.GetEffect() != taints.EffectNoSchedule && taint.GetEffect() != taints.EffectNoExecute {
 			continue
 		}
-		if !TolerationsTolerate(tolerations, taint) {
+		if !taints.Tolerated(tolerations, taint) {
 			return &framework.Status{Code: framework.Unschedulable, Plugin: Name, Reasons: []string{
 				fmt.Sprintf("node(s) had untolerated taint {%s: %s}", taint.GetKey(), taint.GetValue()),
 			}}
@@ -90,7 +47,7 @@ func (p *Plugin) Score(pod *framework.PodInfo, node *framework.NodeInfo) int64 {
 	var n int64
 	tolerations := pod.Pod.GetSpec().GetTolerations()
 	for _, taint := range node.Node.GetSpec().GetTaints() {
-		if taint.GetEffect() == EffectPreferNoSchedule && !TolerationsTolerate(tolerations, taint) {
+		if taint.GetEffect() == taints.EffectPreferNoSchedule && !taints.Tolerated(tolerations, taint) {
 			n++
 		}
 	}

@@ -4,34 +4,9 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/skiff-dev/skiff/proto/api"
+	"github.com/skiff-dev/skiff/internal/taints"
 	st "github.com/skiff-dev/skiff/scheduler/schedtest"
 )
-
-func TestTolerates(t *testing.T) {
-	taint := &api.Taint{Key: "dedicated", Value: "gpu", Effect: EffectNoSchedule}
-	tests := []struct {
-		name string
-		tol  *api.Toleration
-		want bool
-	}{
-		{"Equal with same key, value and effect", &api.Toleration{Key: "dedicated", Operator: OpEqual, Value: "gpu", Effect: EffectNoSchedule}, true},
-		{"empty operator means Equal", &api.Toleration{Key: "dedicated", Value: "gpu"}, true},
-		{"Equal with another value", &api.Toleration{Key: "dedicated", Operator: OpEqual, Value: "cpu"}, false},
-		{"Exists on the key, any value", &api.Toleration{Key: "dedicated", Operator: OpExists}, true},
-		{"Exists with empty key tolerates everything", &api.Toleration{Operator: OpExists}, true},
-		{"another key", &api.Toleration{Key: "other", Operator: OpExists}, false},
-		{"another effect", &api.Toleration{Key: "dedicated", Operator: OpExists, Effect: EffectNoExecute}, false},
-		{"unknown operator", &api.Toleration{Key: "dedicated", Operator: "Gt", Value: "gpu"}, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := Tolerates(tt.tol, taint); got != tt.want {
-				t.Errorf("Tolerates = %v, want %v", got, tt.want)
-			}
-		})
-	}
-}
 
 func TestFilterRejectsUntoleratedNoScheduleAndNoExecute(t *testing.T) {
 	tests := []struct {
@@ -41,11 +16,11 @@ func TestFilterRejectsUntoleratedNoScheduleAndNoExecute(t *testing.T) {
 		reason string // "" fits
 	}{
 		{"no taints", st.MakePod("p"), st.MakeNode("n"), ""},
-		{"NoSchedule not tolerated", st.MakePod("p"), st.MakeNode("n").Taint("dedicated", "gpu", EffectNoSchedule), "node(s) had untolerated taint {dedicated: gpu}"},
-		{"NoExecute not tolerated", st.MakePod("p"), st.MakeNode("n").Taint("node.kubernetes.io/not-ready", "", EffectNoExecute), "node(s) had untolerated taint {node.kubernetes.io/not-ready: }"},
-		{"PreferNoSchedule never filters", st.MakePod("p"), st.MakeNode("n").Taint("dedicated", "gpu", EffectPreferNoSchedule), ""},
-		{"NoSchedule tolerated", st.MakePod("p").Toleration("dedicated", OpEqual, "gpu", EffectNoSchedule), st.MakeNode("n").Taint("dedicated", "gpu", EffectNoSchedule), ""},
-		{"one of two taints tolerated", st.MakePod("p").Toleration("a", OpExists, "", ""), st.MakeNode("n").Taint("a", "", EffectNoSchedule).Taint("b", "x", EffectNoSchedule), "node(s) had untolerated taint {b: x}"},
+		{"NoSchedule not tolerated", st.MakePod("p"), st.MakeNode("n").Taint("dedicated", "gpu", taints.EffectNoSchedule), "node(s) had untolerated taint {dedicated: gpu}"},
+		{"NoExecute not tolerated", st.MakePod("p"), st.MakeNode("n").Taint("node.kubernetes.io/not-ready", "", taints.EffectNoExecute), "node(s) had untolerated taint {node.kubernetes.io/not-ready: }"},
+		{"PreferNoSchedule never filters", st.MakePod("p"), st.MakeNode("n").Taint("dedicated", "gpu", taints.EffectPreferNoSchedule), ""},
+		{"NoSchedule tolerated", st.MakePod("p").Toleration("dedicated", taints.OpEqual, "gpu", taints.EffectNoSchedule), st.MakeNode("n").Taint("dedicated", "gpu", taints.EffectNoSchedule), ""},
+		{"one of two taints tolerated", st.MakePod("p").Toleration("a", taints.OpExists, "", ""), st.MakeNode("n").Taint("a", "", taints.EffectNoSchedule).Taint("b", "x", taints.EffectNoSchedule), "node(s) had untolerated taint {b: x}"},
 	}
 	p := New()
 	for _, tt := range tests {
@@ -59,12 +34,12 @@ func TestFilterRejectsUntoleratedNoScheduleAndNoExecute(t *testing.T) {
 }
 
 func TestScorePrefersNodesWithFewerIntolerablePreferNoScheduleTaints(t *testing.T) {
-	pod := st.PodInfo(t, st.MakePod("p").Toleration("ok", OpExists, "", "").Obj())
+	pod := st.PodInfo(t, st.MakePod("p").Toleration("ok", taints.OpExists, "", "").Obj())
 	nodes := []*st.NodeWrapper{
 		st.MakeNode("clean"),
-		st.MakeNode("one").Taint("a", "", EffectPreferNoSchedule),
-		st.MakeNode("two").Taint("a", "", EffectPreferNoSchedule).Taint("b", "", EffectPreferNoSchedule),
-		st.MakeNode("tolerated").Taint("ok", "", EffectPreferNoSchedule),
+		st.MakeNode("one").Taint("a", "", taints.EffectPreferNoSchedule),
+		st.MakeNode("two").Taint("a", "", taints.EffectPreferNoSchedule).Taint("b", "", taints.EffectPreferNoSchedule),
+		st.MakeNode("tolerated").Taint("ok", "", taints.EffectPreferNoSchedule),
 	}
 	p := New()
 	scores := make([]int64, len(nodes))
