@@ -13,6 +13,8 @@ import (
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
+
+	"github.com/skiff-dev/skiff/internal/cgroups"
 )
 
 // containerdConfig is a node's containerd: its own root, state, socket
@@ -102,6 +104,13 @@ func removeContainers(ctx context.Context, log *slog.Logger, socket string) erro
 				errs = append(errs, fmt.Errorf("delete container %s/%s: %w", ns, ctr.ID(), err))
 			}
 			log.Debug("removed container", "socket", socket, "namespace", ns, "container", ctr.ID())
+		}
+		// The kubelet keeps each pod's containers in a pod cgroup,
+		// /<namespace>/pod<uid>, and removes it when the pod goes; with
+		// the kubelets stopped first, nothing else would. Empty ones only:
+		// a pod cgroup still holding processes is an error to read.
+		if err := cgroups.RemoveChildren(cgroups.DefaultRoot, "/"+ns, "pod"); err != nil {
+			errs = append(errs, fmt.Errorf("remove pod cgroups of namespace %s: %w", ns, err))
 		}
 	}
 	return errors.Join(errs...)

@@ -7,24 +7,22 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
+
+	"github.com/skiff-dev/skiff/internal/cgroups"
 )
 
 // cfsPeriod is the CFS period cpu limits are expressed in (100ms).
 const cfsPeriod = 100000
 
 // DefaultCgroupRoot is where the cgroup filesystems are mounted.
-const DefaultCgroupRoot = "/sys/fs/cgroup"
+const DefaultCgroupRoot = cgroups.DefaultRoot
 
 // PodCgroup is the cgroup that holds a pod's containers,
 // /<containerd namespace>/pod<uid>: the pod's limits apply to all of them
 // together. runc creates it in the hierarchies the kubelet does not set.
 func (r *Runtime) PodCgroup(podUID string) string { return "/" + r.namespace + "/pod" + podUID }
 
-func (r *Runtime) unified() bool {
-	_, err := os.Stat(filepath.Join(r.cgroupRoot, "cgroup.controllers"))
-	return err == nil
-}
+func (r *Runtime) unified() bool { return cgroups.Unified(r.cgroupRoot) }
 
 // EnsurePodCgroup creates the pod cgroup, or updates it, with a memory
 // limit in bytes and a cpu limit in millicores (zero: none).
@@ -81,22 +79,13 @@ func (r *Runtime) EnsurePodCgroup(podUID string, memory, cpuMilli int64) error {
 // never killed here.
 func (r *Runtime) RemovePodCgroup(podUID string) error {
 	path := r.PodCgroup(podUID)
-	dirs := []string{filepath.Join(r.cgroupRoot, path)}
-	if !r.unified() {
-		hierarchies, err := os.ReadDir(r.cgroupRoot)
-		if err != nil {
-			return fmt.Errorf("remove pod cgroup %s: %w", path, err)
-		}
-		dirs = dirs[:0]
-		for _, h := range hierarchies {
-			if h.IsDir() {
-				dirs = append(dirs, filepath.Join(r.cgroupRoot, h.Name(), path))
-			}
-		}
+	dirs, err := cgroups.Dirs(r.cgroupRoot, path)
+	if err != nil {
+		return fmt.Errorf("remove pod cgroup %s: %w", path, err)
 	}
 	var errs []error
 	for _, d := range dirs {
-		if err := removeCgroupTree(d); err != nil {
+		if err := cgroups.RemoveTree(d); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -104,45 +93,4 @@ func (r *Runtime) RemovePodCgroup(podUID string) error {
 		return fmt.Errorf("remove pod cgroup %s: %w", path, err)
 	}
 	return nil
-}
-
-// removeCgroupTree removes the cgroup at dir and every cgroup below it,
-// deepest first, with rmdir only: a cgroup directory goes only when it
-// has no children and no processes, and its control files cannot (and
-// need not) be deleted. A missing dir is fine.
-func removeCgroupTree(dir string) error {
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("read cgroup %s: %w", dir, err)
-	}
-	var errs []error
-	for _, e := range entries {
-		if e.IsDir() {
-			if err := removeCgroupTree(filepath.Join(dir, e.Name())); err != nil {
-				errs = append(errs, err)
-			}
-		}
-	}
-	if len(errs) > 0 {
-		return errors.Join(errs...)
-	}
-	if procs := cgroupProcs(dir); procs != "" {
-		return fmt.Errorf("cgroup %s still holds processes [%s]: %w", dir, procs, syscall.EBUSY)
-	}
-	if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("rmdir cgroup %s: %w", dir, err)
-	}
-	return nil
-}
-
-// cgroupProcs lists the pids in a cgroup, space-separated, for errors.
-func cgroupProcs(dir string) string {
-	b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
-	if err != nil {
-		return ""
-	}
-	return strings.Join(strings.Fields(string(b)), " ")
 }
