@@ -10,6 +10,7 @@ import (
 	"github.com/skiff-dev/skiff/apiserver/storage"
 	"github.com/skiff-dev/skiff/apiserver/watchcache"
 	"github.com/skiff-dev/skiff/internal/kinds"
+	"github.com/skiff-dev/skiff/internal/watchwire"
 	"github.com/skiff-dev/skiff/proto/api"
 )
 
@@ -67,16 +68,6 @@ func (s *Server) rawAny(info *kinds.Info, encoded []byte) *anypb.Any {
 	return &anypb.Any{TypeUrl: s.typeURL(info), Value: encoded}
 }
 
-// Field numbers of api.WatchEvent (proto/api/service.proto) and
-// google.protobuf.Any.
-const (
-	watchEventTypeField            = 1
-	watchEventObjectField          = 2
-	watchEventResourceVersionField = 3
-	anyTypeURLField                = 1
-	anyValueField                  = 2
-)
-
 // watchEvent is ev as an api.WatchEvent on the wire, encoded once for every
 // watcher that receives ev. The object's bytes are not copied: the message
 // is a head (type, Any header), the cached encoding, and a tail
@@ -85,20 +76,20 @@ const (
 func (s *Server) watchEvent(info *kinds.Info, ev *watchcache.Event) *encodedMessage {
 	return ev.Wire(func(ev *watchcache.Event) any {
 		url := s.typeURL(info)
-		anyLen := protowire.SizeTag(anyTypeURLField) + protowire.SizeBytes(len(url)) +
-			protowire.SizeTag(anyValueField) + protowire.SizeBytes(len(ev.Encoded))
+		anyLen := protowire.SizeTag(watchwire.AnyTypeURLField) + protowire.SizeBytes(len(url)) +
+			protowire.SizeTag(watchwire.AnyValueField) + protowire.SizeBytes(len(ev.Encoded))
 		var head []byte
 		if ev.Type != api.WatchEvent_TYPE_UNSPECIFIED {
-			head = protowire.AppendTag(head, watchEventTypeField, protowire.VarintType)
+			head = protowire.AppendTag(head, watchwire.EventTypeField, protowire.VarintType)
 			head = protowire.AppendVarint(head, uint64(ev.Type))
 		}
-		head = protowire.AppendTag(head, watchEventObjectField, protowire.BytesType)
+		head = protowire.AppendTag(head, watchwire.EventObjectField, protowire.BytesType)
 		head = protowire.AppendVarint(head, uint64(anyLen))
-		head = protowire.AppendTag(head, anyTypeURLField, protowire.BytesType)
+		head = protowire.AppendTag(head, watchwire.AnyTypeURLField, protowire.BytesType)
 		head = protowire.AppendString(head, url)
-		head = protowire.AppendTag(head, anyValueField, protowire.BytesType)
+		head = protowire.AppendTag(head, watchwire.AnyValueField, protowire.BytesType)
 		head = protowire.AppendVarint(head, uint64(len(ev.Encoded)))
-		tail := protowire.AppendTag(nil, watchEventResourceVersionField, protowire.BytesType)
+		tail := protowire.AppendTag(nil, watchwire.EventResourceVersionField, protowire.BytesType)
 		tail = protowire.AppendString(tail, storage.FormatRevision(ev.Rev))
 		return &encodedMessage{data: mem.BufferSlice{mem.SliceBuffer(head), mem.SliceBuffer(ev.Encoded), mem.SliceBuffer(tail)}}
 	}).(*encodedMessage)

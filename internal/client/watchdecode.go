@@ -10,17 +10,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/skiff-dev/skiff/internal/kinds"
+	"github.com/skiff-dev/skiff/internal/watchwire"
 	"github.com/skiff-dev/skiff/proto/api"
-)
-
-// Field numbers of api.WatchEvent and google.protobuf.Any, for decoding a
-// watch event's object straight from the received bytes.
-const (
-	watchEventTypeField            = 1
-	watchEventObjectField          = 2
-	watchEventResourceVersionField = 3
-	anyTypeURLField                = 1
-	anyValueField                  = 2
 )
 
 // watchCodec decodes watch events for one kind without the intermediate
@@ -77,14 +68,14 @@ func (f *watchFrame) unmarshal(b []byte) error {
 		}
 		b = b[n:]
 		switch {
-		case num == watchEventTypeField && typ == protowire.VarintType:
+		case num == watchwire.EventTypeField && typ == protowire.VarintType:
 			v, n := protowire.ConsumeVarint(b)
 			if n < 0 {
 				return fmt.Errorf("decode watch event type: %w", protowire.ParseError(n))
 			}
 			f.typ = api.WatchEvent_Type(v)
 			b = b[n:]
-		case num == watchEventObjectField && typ == protowire.BytesType:
+		case num == watchwire.EventObjectField && typ == protowire.BytesType:
 			v, n := protowire.ConsumeBytes(b)
 			if n < 0 {
 				return fmt.Errorf("decode watch event object: %w", protowire.ParseError(n))
@@ -95,7 +86,7 @@ func (f *watchFrame) unmarshal(b []byte) error {
 				object = append(object[:len(object):len(object)], v...)
 			}
 			b = b[n:]
-		case num == watchEventResourceVersionField && typ == protowire.BytesType:
+		case num == watchwire.EventResourceVersionField && typ == protowire.BytesType:
 			v, n := protowire.ConsumeBytes(b)
 			if n < 0 {
 				return fmt.Errorf("decode watch event resourceVersion: %w", protowire.ParseError(n))
@@ -137,12 +128,12 @@ func splitAny(b []byte) (url, value []byte, err error) {
 			return nil, nil, protowire.ParseError(n)
 		}
 		b = b[n:]
-		if typ == protowire.BytesType && (num == anyTypeURLField || num == anyValueField) {
+		if typ == protowire.BytesType && (num == watchwire.AnyTypeURLField || num == watchwire.AnyValueField) {
 			v, n := protowire.ConsumeBytes(b)
 			if n < 0 {
 				return nil, nil, protowire.ParseError(n)
 			}
-			if num == anyTypeURLField {
+			if num == watchwire.AnyTypeURLField {
 				url = v
 			} else {
 				value = v

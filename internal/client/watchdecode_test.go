@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/skiff-dev/skiff/internal/kinds"
+	"github.com/skiff-dev/skiff/internal/watchwire"
 	"github.com/skiff-dev/skiff/proto/api"
 )
 
@@ -33,16 +34,16 @@ func TestWatchCodecDecodesEventsAsProtobufWould(t *testing.T) {
 	}
 	added := mustMarshal(t, &api.WatchEvent{Type: api.WatchEvent_ADDED, Object: podAny, ResourceVersion: "42"})
 	// The object field split in two occurrences: protobuf merges them.
-	split := protowire.AppendTag(nil, watchEventTypeField, protowire.VarintType)
+	split := protowire.AppendTag(nil, watchwire.EventTypeField, protowire.VarintType)
 	split = protowire.AppendVarint(split, uint64(api.WatchEvent_MODIFIED))
-	split = protowire.AppendTag(split, watchEventObjectField, protowire.BytesType)
+	split = protowire.AppendTag(split, watchwire.EventObjectField, protowire.BytesType)
 	split = protowire.AppendBytes(split, mustMarshal(t, &anypb.Any{TypeUrl: podAny.TypeUrl}))
-	split = protowire.AppendTag(split, watchEventObjectField, protowire.BytesType)
+	split = protowire.AppendTag(split, watchwire.EventObjectField, protowire.BytesType)
 	split = protowire.AppendBytes(split, mustMarshal(t, &anypb.Any{Value: podAny.Value}))
 	// A field this client does not know is skipped.
 	split = protowire.AppendTag(split, 99, protowire.BytesType)
 	split = protowire.AppendString(split, "from a newer server")
-	split = protowire.AppendTag(split, watchEventResourceVersionField, protowire.BytesType)
+	split = protowire.AppendTag(split, watchwire.EventResourceVersionField, protowire.BytesType)
 	split = protowire.AppendString(split, "43")
 	nodeAny, err := anypb.New(&api.Node{Metadata: &api.ObjectMeta{Name: "node-a"}})
 	if err != nil {
