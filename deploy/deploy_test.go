@@ -469,17 +469,7 @@ func checkConfigKeysAreFlags(t *testing.T, bin, config string) {
 // certificate and no cluster identity.
 func TestInstallEtcdMemberServesClientsOverTLSOnly(t *testing.T) {
 	requireTools(t, "etcd", "go")
-	bin := t.TempDir()
-	buildPKI(t, bin)
-	apiserver := filepath.Join(bin, "apiserver")
-	if out, err := exec.Command("go", "build", "-o", apiserver, "../apiserver").CombinedOutput(); err != nil {
-		t.Fatalf("build apiserver: %v\n%s", err, out)
-	}
-	for _, c := range []string{"ctl", "controller-manager", "scheduler"} {
-		if err := os.WriteFile(filepath.Join(bin, c), []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	bin, apiserver := controlPlaneBinaries(t)
 	root := t.TempDir()
 	if out, err := runScript(t, "install.sh", "control-plane", "--root", root, "--bin-dir", bin, "--node-name", "cp1",
 		"--node-ip", "10.0.0.11", "--apiserver-ips", "10.0.0.11,10.0.0.12,10.0.0.13",

@@ -32,19 +32,7 @@ import (
 // control plane dies.
 func TestHARecipeSurvivesTheLossOfAControlPlane(t *testing.T) {
 	requireTools(t, "etcd", "go")
-	bin := t.TempDir()
-	buildPKI(t, bin)
-	apiserver := filepath.Join(bin, "apiserver")
-	if out, err := exec.Command("go", "build", "-o", apiserver, "../apiserver").CombinedOutput(); err != nil {
-		t.Fatalf("build apiserver: %v\n%s", err, out)
-	}
-	for _, c := range []string{"ctl", "controller-manager", "scheduler"} {
-		// install.sh only copies these; the recipe under test is etcd's and
-		// the apiservers'.
-		if err := os.WriteFile(filepath.Join(bin, c), []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	bin, apiserver := controlPlaneBinaries(t)
 	names := []string{"cp1", "cp2", "cp3"}
 	ips := []string{"127.0.43.1", "127.0.43.2", "127.0.43.3"}
 	var members, apiservers []string
@@ -242,6 +230,26 @@ func rootedCopy(t *testing.T, root, rel string) string {
 }
 
 // buildPKI builds skiff-pki into dir.
+// controlPlaneBinaries builds skiff-pki and the apiserver into a temporary
+// bin directory, beside stand-ins for the other control-plane binaries,
+// which install.sh only copies: the recipes under test are etcd's and the
+// apiservers'. It returns the directory and the apiserver's path.
+func controlPlaneBinaries(t *testing.T) (bin, apiserver string) {
+	t.Helper()
+	bin = t.TempDir()
+	buildPKI(t, bin)
+	apiserver = filepath.Join(bin, "apiserver")
+	if out, err := exec.Command("go", "build", "-o", apiserver, "../apiserver").CombinedOutput(); err != nil {
+		t.Fatalf("build apiserver: %v\n%s", err, out)
+	}
+	for _, c := range []string{"ctl", "controller-manager", "scheduler"} {
+		if err := os.WriteFile(filepath.Join(bin, c), []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return bin, apiserver
+}
+
 func buildPKI(t *testing.T, dir string) {
 	t.Helper()
 	if out, err := exec.Command("go", "build", "-o", filepath.Join(dir, "skiff-pki"), "./pki").CombinedOutput(); err != nil {
