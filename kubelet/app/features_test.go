@@ -18,7 +18,10 @@ func TestProbesLimitsTTYAndOrphans(t *testing.T) {
 
 	probed := busybox("main", `mkdir -p /www; touch /tmp/alive; httpd -f -p 80 -h /www`)
 	probed.ReadinessProbe = &api.Probe{HttpGet: &api.HTTPGetAction{Path: "/ready", Port: intstr.FromString("http")}, PeriodSeconds: 1}
-	probed.LivenessProbe = &api.Probe{Exec: &api.ExecAction{Command: []string{"test", "-f", "/tmp/alive"}}, PeriodSeconds: 1, FailureThreshold: 2}
+	// A generous timeout: under CI's load an exec can take over the default
+	// second, and a liveness restart would drop the /www/ready file the
+	// readiness check below touches. A removed /tmp/alive still fails fast.
+	probed.LivenessProbe = &api.Probe{Exec: &api.ExecAction{Command: []string{"test", "-f", "/tmp/alive"}}, PeriodSeconds: 1, FailureThreshold: 2, TimeoutSeconds: 15}
 	probed.Ports = []*api.ContainerPort{{Name: "http", ContainerPort: 80}}
 	probed.Resources = &api.ResourceRequirements{Limits: map[string]string{"memory": "64Mi", "cpu": "500m"}}
 	e.createPod("probed", probed)
