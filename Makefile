@@ -31,7 +31,7 @@ test: deps
 # records the figures. System benchmarks run one full iteration each (they
 # report their own rates and ratios); micro-benchmarks run as usual.
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 60m \
+	$(GO) test -p 1 -run '^$$' -bench . -benchtime 1x -count 1 -timeout 60m \
 		./apiserver/integration/ ./scheduler/... ./proxy/... ./kubelet/... | tee bench.out
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./apiserver/admission/ | tee -a bench.out
 
