@@ -305,11 +305,19 @@ func (i *Informer[T]) watch(ctx context.Context, rv string) (string, bool, error
 }
 
 // upsert caches obj and queues an add, or an update when it changed.
+// An object under the same key with another uid is another object: the
+// old one was deleted and a namesake created while the informer was not
+// watching (a re-list after a reconnect), so handlers get the delete of
+// the old one and the add of the new one — the garbage collector must
+// learn that the old owner is gone even though its name is taken again.
 // Callers hold i.mu.
 func (i *Informer[T]) upsert(obj T) {
 	old, existed := i.s.put(obj)
 	switch {
 	case !existed:
+		i.enqueue(notification[T]{op: opAdd, obj: obj, to: len(i.handlers)})
+	case old.GetMetadata().GetUid() != obj.GetMetadata().GetUid():
+		i.enqueue(notification[T]{op: opDelete, obj: old, to: len(i.handlers)})
 		i.enqueue(notification[T]{op: opAdd, obj: obj, to: len(i.handlers)})
 	case old.GetMetadata().GetResourceVersion() != obj.GetMetadata().GetResourceVersion():
 		i.enqueue(notification[T]{op: opUpdate, old: old, obj: obj, to: len(i.handlers)})

@@ -162,6 +162,37 @@ func TestInformerRelistsOnExpiryAndSynthesizesTheDifference(t *testing.T) {
 	waitFor(t, "add e", func() bool { return slices.Contains(rec.get(), "add default/e@7") })
 }
 
+// A namesake created while the informer was not watching is another
+// object: handlers get the old one's delete and the new one's add, not an
+// update (the garbage collector relies on it to see the old owner gone).
+func TestInformerRelistTurnsANamesakeWithAnotherUidIntoDeleteAndAdd(t *testing.T) {
+	f := newFakeAPI()
+	old := pod("default", "web")
+	old.Metadata.Uid = "uid-1"
+	f.create(old)
+	inf := fastInformer(f, Options{})
+	rec := &recorder{}
+	inf.AddEventHandler(rec.handler())
+	start(t, inf)
+	waitFor(t, "a watch", func() bool { return f.openStreams() == 1 })
+
+	f.pause()
+	f.breakWatches(status.Error(codes.Unavailable, "apiserver restarting"))
+	waitFor(t, "a paused re-watch", func() bool { _, w := f.counts(); return w == 2 })
+	f.remove("default", "web")
+	namesake := pod("default", "web")
+	namesake.Metadata.Uid = "uid-2"
+	f.create(namesake)
+	f.compact()
+	f.resume()
+
+	waitFor(t, "re-list", func() bool { l, _ := f.counts(); return l == 2 })
+	waitEvents(t, rec, "add default/web@1", "delete default/web", "add default/web@3")
+	if got := inf.Lister().List(nil); len(got) != 1 || got[0].GetMetadata().GetUid() != "uid-2" {
+		t.Errorf("cache = %v, want the namesake", got)
+	}
+}
+
 func TestInformerBookmarkAdvancesResumeVersion(t *testing.T) {
 	f := newFakeAPI()
 	inf := fastInformer(f, Options{})
