@@ -61,23 +61,24 @@ func waitSocket(ctx context.Context, path string, p Process, timeout time.Durati
 // snapshot) of the containerd listening on socket, in every containerd
 // namespace, so the shims exit and runc removes the containers' cgroups.
 // A containerd that does not answer is skipped: the process sweep that
-// follows kills the shims and containers anyway.
-func removeContainers(ctx context.Context, log *slog.Logger, socket string) error {
+// follows kills the shims and containers anyway. It returns the
+// containerd namespaces it cleaned.
+func removeContainers(ctx context.Context, log *slog.Logger, socket string) ([]string, error) {
 	if _, err := os.Stat(socket); err != nil {
-		return nil
+		return nil, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	c, err := containerd.New(socket, containerd.WithTimeout(2*time.Second))
 	if err != nil {
 		log.Debug("containerd not answering, skipping task clean-up", "socket", socket, "err", err)
-		return nil
+		return nil, nil
 	}
 	defer c.Close()
 	nss, err := c.NamespaceService().List(ctx)
 	if err != nil {
 		log.Debug("containerd not answering, skipping task clean-up", "socket", socket, "err", err)
-		return nil
+		return nil, nil
 	}
 	var errs []error
 	for _, ns := range nss {
@@ -105,15 +106,21 @@ func removeContainers(ctx context.Context, log *slog.Logger, socket string) erro
 			}
 			log.Debug("removed container", "socket", socket, "namespace", ns, "container", ctr.ID())
 		}
-		// The kubelet keeps each pod's containers in a pod cgroup,
-		// /<namespace>/pod<uid>, and removes it when the pod goes; with
-		// the kubelets stopped first, nothing else would. Empty ones only:
-		// a pod cgroup still holding processes is an error to read.
+	}
+	return nss, errors.Join(errs...)
+}
+
+// removePodCgroups removes the empty pod cgroups, /<namespace>/pod<uid>,
+// that the stopped kubelets can no longer remove, once every node's
+// containers are gone: the nodes of a local cluster (and other local
+// clusters on the host) share these cgroup paths, so a pod cgroup still
+// holding processes belongs to someone else and is only logged.
+func removePodCgroups(log *slog.Logger, namespaces []string) {
+	for _, ns := range namespaces {
 		if err := cgroups.RemoveChildren(cgroups.DefaultRoot, "/"+ns, "pod"); err != nil {
-			errs = append(errs, fmt.Errorf("remove pod cgroups of namespace %s: %w", ns, err))
+			log.Warn("pod cgroups still in use are left", "namespace", ns, "err", err)
 		}
 	}
-	return errors.Join(errs...)
 }
 
 // tail returns the last lines of a log file, for error messages.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 )
@@ -48,9 +49,17 @@ func Down(ctx context.Context, cfg Config) error {
 	stopRecorded(ctx, st.Processes, func(name string) bool {
 		return strings.HasSuffix(name, "/kubelet") || strings.HasSuffix(name, "/proxy")
 	}, keep)
+	var containerdNamespaces []string
 	for i := 1; i <= nodes; i++ {
-		keep(removeContainers(ctx, log, cfg.containerdSocket(i)))
+		nss, err := removeContainers(ctx, log, cfg.containerdSocket(i))
+		keep(err)
+		for _, ns := range nss {
+			if !slices.Contains(containerdNamespaces, ns) {
+				containerdNamespaces = append(containerdNamespaces, ns)
+			}
+		}
 	}
+	removePodCgroups(log, containerdNamespaces)
 	stopRecorded(ctx, st.Processes, func(name string) bool { return strings.HasSuffix(name, "/containerd") }, keep)
 	stopRecorded(ctx, st.Processes, func(string) bool { return true }, keep)
 
