@@ -123,20 +123,28 @@ func TestInformerResumesWatchFromLastSeenVersion(t *testing.T) {
 	}
 }
 
-func TestInformerRelistsOnExpiryAndSynthesizesTheDifference(t *testing.T) {
-	f := newFakeAPI()
-	for _, n := range []string{"a", "b", "c"} {
-		f.create(pod("default", n))
-	}
+// watchThenPause starts an informer on f, waits for its watch, then cuts
+// the watch and holds the re-watch, so the test can change f while the
+// informer is not watching.
+func watchThenPause(t *testing.T, f *fakeAPI) (*Informer[*api.Pod], *recorder) {
+	t.Helper()
 	inf := fastInformer(f, Options{})
 	rec := &recorder{}
 	inf.AddEventHandler(rec.handler())
 	start(t, inf)
 	waitFor(t, "a watch", func() bool { return f.openStreams() == 1 })
-
 	f.pause()
 	f.breakWatches(status.Error(codes.Unavailable, "apiserver restarting"))
 	waitFor(t, "a paused re-watch", func() bool { _, w := f.counts(); return w == 2 })
+	return inf, rec
+}
+
+func TestInformerRelistsOnExpiryAndSynthesizesTheDifference(t *testing.T) {
+	f := newFakeAPI()
+	for _, n := range []string{"a", "b", "c"} {
+		f.create(pod("default", n))
+	}
+	inf, rec := watchThenPause(t, f)
 	f.remove("default", "a")
 	b := pod("default", "b")
 	b.Metadata.Labels = map[string]string{"v": "2"}
@@ -170,15 +178,7 @@ func TestInformerRelistTurnsANamesakeWithAnotherUidIntoDeleteAndAdd(t *testing.T
 	old := pod("default", "web")
 	old.Metadata.Uid = "uid-1"
 	f.create(old)
-	inf := fastInformer(f, Options{})
-	rec := &recorder{}
-	inf.AddEventHandler(rec.handler())
-	start(t, inf)
-	waitFor(t, "a watch", func() bool { return f.openStreams() == 1 })
-
-	f.pause()
-	f.breakWatches(status.Error(codes.Unavailable, "apiserver restarting"))
-	waitFor(t, "a paused re-watch", func() bool { _, w := f.counts(); return w == 2 })
+	inf, rec := watchThenPause(t, f)
 	f.remove("default", "web")
 	namesake := pod("default", "web")
 	namesake.Metadata.Uid = "uid-2"
