@@ -4,6 +4,11 @@
 // loses it once its blocking dependents are gone; one held by the orphan
 // finalizer loses it once no dependent points at it any more.
 //
+// Delete events drive it; every informer resync backs them up: an object
+// whose owner's uid is missing from the owner kind's cache goes back on
+// the queue, so a delete the collector never saw (a watch gap, a namesake
+// recreated in the owner's place) cannot leave orphans for good.
+//
 // It must never delete an object while one of its owners still exists:
 // an owner missing from the cache is confirmed gone by a live read first.
 package garbagecollector
@@ -195,12 +200,10 @@ func (gc *Collector) ownerState(ctx context.Context, ref *api.OwnerReference, ns
 	if !ok {
 		return ownerPresent, nil // a kind we cannot look up is never assumed gone
 	}
-	_, ons, name := splitItemKey(key)
-	if s, ok := gc.sources[info.Resource]; ok {
-		if o, ok := s.get(ons, name); ok && o.GetMetadata().GetUid() == ref.GetUid() {
-			return stateOf(o), nil
-		}
+	if o, _ := gc.cachedOwner(ref, ns); o != nil {
+		return stateOf(o), nil
 	}
+	_, ons, name := splitItemKey(key)
 	// Missing from the cache or a different uid there: the cache may lag,
 	// so ask the apiserver before deleting anything.
 	o, err := client.ForKind(gc.client, info).Get(ctx, ons, name)
@@ -218,6 +221,43 @@ func (gc *Collector) ownerState(ctx context.Context, ref *api.OwnerReference, ns
 	gc.absent[ref.GetUid()] = true
 	gc.mu.Unlock()
 	return ownerAbsent, nil
+}
+
+// cachedOwner finds the owner ref points at in the cache of its kind: the
+// object when the cache holds it under ref's uid (a namesake of another
+// uid is another owner), else nil. cached is false when the collector has
+// no cache of that kind, so only a live read could tell.
+func (gc *Collector) cachedOwner(ref *api.OwnerReference, ns string) (owner kinds.Object, cached bool) {
+	key, info, ok := ownerKey(ref, ns)
+	if !ok {
+		return nil, false
+	}
+	s, ok := gc.sources[info.Resource]
+	if !ok {
+		return nil, false
+	}
+	_, ons, name := splitItemKey(key)
+	if o, ok := s.get(ons, name); ok && o.GetMetadata().GetUid() == ref.GetUid() {
+		return o, true
+	}
+	return nil, true
+}
+
+// recheck is the safety net behind the delete events, run on every
+// informer resync: obj goes back on the attempt-to-delete queue when the
+// cache of one of its owners' kinds holds no object of that owner's uid,
+// as happens when the collector missed the owner's delete (a watch gap, a
+// namesake recreated in its place). It reads caches only: a dependent
+// whose owners are all cached costs no API call, and syncDependent
+// confirms an owner gone by a live read before anything is deleted.
+func (gc *Collector) recheck(info *kinds.Info, obj kinds.Object) {
+	m := obj.GetMetadata()
+	for _, ref := range m.GetOwnerReferences() {
+		if owner, cached := gc.cachedOwner(ref, m.GetNamespace()); cached && owner == nil {
+			gc.deletes.Add(itemKey(info, obj))
+			return
+		}
+	}
 }
 
 func stateOf(o kinds.Object) ownerState {

@@ -49,15 +49,21 @@ func (s *typedSource[T]) dependents(uid string) []kinds.Object {
 
 func (s *typedSource[T]) synced(ctx context.Context) bool { return s.inf.WaitForSync(ctx) }
 
-func (s *typedSource[T]) register(gc *Collector) {
-	s.inf.AddEventHandler(informer.Handler[T]{
+func (s *typedSource[T]) register(gc *Collector) { s.inf.AddEventHandler(s.handler(gc)) }
+
+// handler feeds the informer's events to gc. A resync (the same object
+// before and after) re-checks the object's owners against the caches:
+// the safety net for a delete event the collector never saw.
+func (s *typedSource[T]) handler(gc *Collector) informer.Handler[T] {
+	return informer.Handler[T]{
 		OnAdd: func(obj T) { gc.observe(s.kind, nil, obj) },
 		OnUpdate: func(old, cur T) {
 			if old.GetMetadata().GetResourceVersion() == cur.GetMetadata().GetResourceVersion() {
+				gc.recheck(s.kind, cur)
 				return
 			}
 			gc.observe(s.kind, old, cur)
 		},
 		OnDelete: func(obj T) { gc.observeDelete(s.kind, obj) },
-	})
+	}
 }
