@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"time"
 
@@ -183,51 +182,29 @@ func (s *Server) Delete(ctx context.Context, req *api.DeleteRequest) (*anypb.Any
 		return nil, invalidArg("gracePeriodSeconds: Invalid value: %d: must be >= 0", *g)
 	}
 	key := s.key(info, namespace, name)
-	hint := s.hint(info, key)
-	for {
-		var cur kinds.Object
-		var rev int64
-		if hint != nil {
-			cur, rev = proto.Clone(hint.Object).(kinds.Object), hint.Revision
-			hint = nil
-		} else {
-			cur = info.New()
-			if rev, err = s.store.Get(ctx, key, cur); err != nil {
-				return nil, apiError(info, name, err)
-			}
-		}
+	obj, rev, err := s.store.GuaranteedUpdate(ctx, key, info.New, s.hint(info, key), func(cur kinds.Object, rev int64) (storage.Change, error) {
 		if p := req.GetPreconditions(); p != nil {
 			if p.GetUid() != "" && p.GetUid() != cur.GetMetadata().GetUid() {
-				return nil, status.Errorf(codes.Aborted, "Precondition failed: UID in precondition: %s, UID in object meta: %s", p.GetUid(), cur.GetMetadata().GetUid())
+				return storage.Change{}, status.Errorf(codes.Aborted, "Precondition failed: UID in precondition: %s, UID in object meta: %s", p.GetUid(), cur.GetMetadata().GetUid())
 			}
 			if p.GetResourceVersion() != "" && p.GetResourceVersion() != storage.FormatRevision(rev) {
-				return nil, apiError(info, name, storage.ErrConflict)
+				return storage.Change{}, apiError(info, name, storage.ErrConflict)
 			}
 		}
 		next := proto.Clone(cur).(kinds.Object)
 		s.markDeleted(next, policy, req.GracePeriodSeconds)
-		if req.GetDryRun() {
-			return withRV(next, rev), nil
+		switch {
+		case readyToRemove(next):
+			return storage.Change{Object: next, Delete: true, SideKeys: s.sideKeys(cur)}, nil
+		case proto.Equal(next, cur):
+			return storage.Change{}, nil // already marked as this delete would
 		}
-		var newRev int64
-		if readyToRemove(next) {
-			newRev, err = s.store.Delete(ctx, key, rev, s.sideKeys(cur)...)
-		} else if proto.Equal(next, cur) {
-			return withRV(cur, rev), nil
-		} else {
-			var data []byte
-			if data, err = storage.Encode(next); err == nil {
-				newRev, err = s.store.Update(ctx, key, rev, data)
-			}
-		}
-		if errors.Is(err, storage.ErrConflict) {
-			continue
-		}
-		if err != nil {
-			return nil, apiError(info, name, err)
-		}
-		return withRV(next, newRev), nil
+		return storage.Change{Object: next}, nil
+	}, storage.DryRun(req.GetDryRun()))
+	if err != nil {
+		return nil, apiError(info, name, err)
 	}
+	return withRV(obj, rev), nil
 }
 
 // markDeleted sets deletionTimestamp and the finalizers a delete asks for.
@@ -291,19 +268,15 @@ func (s *Server) Bind(ctx context.Context, req *api.BindRequest) (*anypb.Any, er
 		return nil, invalidArg("name and namespace: Required value")
 	}
 	key := s.key(info, req.GetNamespace(), req.GetName())
-	var bindErr error
-	obj, rev, err := s.store.GuaranteedUpdate(ctx, key, info.New, s.hint(info, key), func(cur kinds.Object, _ int64) (kinds.Object, bool, error) {
+	obj, rev, err := s.store.GuaranteedUpdate(ctx, key, info.New, s.hint(info, key), func(cur kinds.Object, _ int64) (storage.Change, error) {
 		pod := cur.(*api.Pod)
 		switch {
 		case req.GetUid() != "" && pod.GetMetadata().GetUid() != req.GetUid():
-			bindErr = status.Errorf(codes.Aborted, "pod %s/%s was replaced (uid %s, binding for %s)", req.GetNamespace(), req.GetName(), pod.GetMetadata().GetUid(), req.GetUid())
+			return storage.Change{}, status.Errorf(codes.Aborted, "pod %s/%s was replaced (uid %s, binding for %s)", req.GetNamespace(), req.GetName(), pod.GetMetadata().GetUid(), req.GetUid())
 		case pod.GetSpec().GetNodeName() != "":
-			bindErr = status.Errorf(codes.FailedPrecondition, "pod %s/%s is already assigned to node %q", req.GetNamespace(), req.GetName(), pod.GetSpec().GetNodeName())
+			return storage.Change{}, status.Errorf(codes.FailedPrecondition, "pod %s/%s is already assigned to node %q", req.GetNamespace(), req.GetName(), pod.GetSpec().GetNodeName())
 		case pod.GetMetadata().GetDeletionTimestamp() != nil:
-			bindErr = status.Errorf(codes.FailedPrecondition, "pod %s/%s is being deleted", req.GetNamespace(), req.GetName())
-		}
-		if bindErr != nil {
-			return nil, false, bindErr
+			return storage.Change{}, status.Errorf(codes.FailedPrecondition, "pod %s/%s is being deleted", req.GetNamespace(), req.GetName())
 		}
 		if pod.Spec == nil {
 			pod.Spec = &api.PodSpec{}
@@ -313,11 +286,8 @@ func (s *Server) Bind(ctx context.Context, req *api.BindRequest) (*anypb.Any, er
 			pod.Status = &api.PodStatus{}
 		}
 		setCondition(pod.Status, &api.Condition{Type: "PodScheduled", Status: "True", LastTransitionTime: timestamppb.New(s.cfg.Now().UTC().Truncate(time.Second))})
-		return pod, false, nil
+		return storage.Change{Object: pod}, nil
 	})
-	if bindErr != nil {
-		return nil, bindErr
-	}
 	if err != nil {
 		return nil, apiError(info, req.GetName(), err)
 	}

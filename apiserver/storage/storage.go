@@ -208,16 +208,54 @@ type Cached struct {
 	Revision int64
 }
 
+// Change is what a GuaranteedUpdate mutation decides for the object it
+// was given. The zero Change leaves the object as it is.
+type Change struct {
+	// Object is the object to store; with Delete, the object as it goes;
+	// nil when nothing changes.
+	Object kinds.Object
+	// Delete removes the key instead of storing Object, and SideKeys with
+	// it in the same transaction.
+	Delete   bool
+	SideKeys []string
+}
+
+// UpdateOption adjusts one GuaranteedUpdate.
+type UpdateOption func(*updateOptions)
+
+type updateOptions struct {
+	dryRun bool
+}
+
+// DryRun, when on, runs the mutation on the current object and returns
+// its result without writing anything.
+func DryRun(on bool) UpdateOption {
+	return func(o *updateOptions) { o.dryRun = on }
+}
+
 // GuaranteedUpdate reads the object at key, applies mutate, and writes the
-// result, retrying on conflicts. mutate gets a fresh object each try and
-// may return ErrNotFound-style errors to stop. If mutate returns delete=true
-// the object is deleted instead. hint, when not nil, is tried first.
+// result (or deletes the object, if the Change says so), retrying on
+// conflicts; it returns the object and the revision of the write. mutate
+// gets a fresh copy each try, which it may modify and return, and returns
+// an error to stop; the error comes back unwrapped. The zero Change writes
+// nothing and returns the object (unmodified by mutate) at its current
+// revision.
+//
+// hint, when not nil, is tried first. The hint may lag behind etcd, so
+// only a write settles an answer computed on it: an error or a no-op from
+// the hint is checked against a fresh read, and only that one is final,
+// so a caller never sees a stale precondition failure or a stale object.
 func (s *Store) GuaranteedUpdate(ctx context.Context, key string, newObj func() kinds.Object, hint *Cached,
-	mutate func(cur kinds.Object, rev int64) (next kinds.Object, del bool, err error)) (kinds.Object, int64, error) {
+	mutate func(cur kinds.Object, rev int64) (Change, error), opts ...UpdateOption) (kinds.Object, int64, error) {
+	var o updateOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	for {
 		var cur kinds.Object
 		var rev int64
-		if hint != nil {
+		fromHint := hint != nil
+		if fromHint {
 			cur, rev = proto.Clone(hint.Object).(kinds.Object), hint.Revision
 			hint = nil
 		} else {
@@ -227,16 +265,28 @@ func (s *Store) GuaranteedUpdate(ctx context.Context, key string, newObj func() 
 				return nil, 0, err
 			}
 		}
-		next, del, err := mutate(cur, rev)
+		change, err := mutate(cur, rev)
 		if err != nil {
+			if fromHint {
+				continue
+			}
 			return nil, 0, err
 		}
+		if change.Object == nil {
+			if fromHint {
+				continue
+			}
+			return cur, rev, nil
+		}
+		if o.dryRun {
+			return change.Object, rev, nil
+		}
 		var newRev int64
-		if del {
-			newRev, err = s.Delete(ctx, key, rev)
+		if change.Delete {
+			newRev, err = s.Delete(ctx, key, rev, change.SideKeys...)
 		} else {
 			var data []byte
-			if data, err = Encode(next); err != nil {
+			if data, err = Encode(change.Object); err != nil {
 				return nil, 0, err
 			}
 			newRev, err = s.Update(ctx, key, rev, data)
@@ -250,7 +300,7 @@ func (s *Store) GuaranteedUpdate(ctx context.Context, key string, newObj func() 
 		if err != nil {
 			return nil, 0, err
 		}
-		return next, newRev, nil
+		return change.Object, newRev, nil
 	}
 }
 
