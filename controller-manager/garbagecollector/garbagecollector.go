@@ -51,6 +51,7 @@ type Config struct {
 type Collector struct {
 	client  *client.Client
 	sources map[string]Source // by resource
+	byKind  map[string]Source // by Kind, as ownerReferences name it
 	deletes controllerutil.Queue
 	owners  controllerutil.Queue
 	logger  *slog.Logger
@@ -66,6 +67,7 @@ func New(c *client.Client, logger *slog.Logger, m *controllerutil.Metrics, cfg C
 	gc := &Collector{
 		client:  c,
 		sources: map[string]Source{},
+		byKind:  map[string]Source{},
 		deletes: controllerutil.NewQueue(Name+"_attempt_to_delete", m),
 		owners:  controllerutil.NewQueue(Name+"_owners", m),
 		logger:  logger.With("controller", Name),
@@ -75,6 +77,7 @@ func New(c *client.Client, logger *slog.Logger, m *controllerutil.Metrics, cfg C
 	}
 	for _, s := range sources {
 		gc.sources[s.info().Resource] = s
+		gc.byKind[s.info().Kind] = s
 		s.register(gc)
 	}
 	return gc
@@ -228,16 +231,21 @@ func (gc *Collector) ownerState(ctx context.Context, ref *api.OwnerReference, ns
 // uid is another owner), else nil. cached is false when the collector has
 // no cache of that kind, so only a live read could tell.
 func (gc *Collector) cachedOwner(ref *api.OwnerReference, ns string) (owner kinds.Object, cached bool) {
-	key, info, ok := ownerKey(ref, ns)
+	s, ok := gc.byKind[ref.GetKind()]
 	if !ok {
-		return nil, false
+		// Not the Kind's exact name: a spelling kinds.Lookup accepts.
+		info, known := kinds.Lookup(ref.GetKind())
+		if !known {
+			return nil, false
+		}
+		if s, ok = gc.sources[info.Resource]; !ok {
+			return nil, false
+		}
 	}
-	s, ok := gc.sources[info.Resource]
-	if !ok {
-		return nil, false
+	if !s.info().Namespaced {
+		ns = ""
 	}
-	_, ons, name := splitItemKey(key)
-	if o, ok := s.get(ons, name); ok && o.GetMetadata().GetUid() == ref.GetUid() {
+	if o, ok := s.get(ns, ref.GetName()); ok && o.GetMetadata().GetUid() == ref.GetUid() {
 		return o, true
 	}
 	return nil, true

@@ -86,6 +86,8 @@ func TestRecheckQueuesOnlyDependentsWhoseOwnerIsNotCached(t *testing.T) {
 		{"owner's name taken by a namesake of another uid", podOwnedBy(ref("ReplicaSet", "web-abc", "old-uid")), true},
 		{"one of two owners gone", podOwnedBy(ref("ReplicaSet", "web-abc", "rs-uid"), ref("ReplicaSet", "web-old", "old-uid")), true},
 		{"cluster-scoped owner gone", podOwnedBy(ref("Node", "n2", "node2-uid")), true},
+		{"owner named by another spelling of its kind, gone", podOwnedBy(ref("replicasets", "web-old", "old-uid")), true},
+		{"owner named by another spelling of its kind, cached", podOwnedBy(ref("rs", "web-abc", "rs-uid")), false},
 		// Only a live read could tell about these: a recheck never makes one.
 		{"owner of a kind without a cache", podOwnedBy(ref("Event", "e1", "event-uid")), false},
 		{"owner of a kind Skiff does not serve", podOwnedBy(ref("CronJob", "nightly", "cron-uid")), false},
@@ -115,4 +117,34 @@ func TestRecheckQueuesOnlyDependentsWhoseOwnerIsNotCached(t *testing.T) {
 			}
 		})
 	}
+}
+
+// BenchmarkRecheckOwnerCached is the price a resync pays for each owned
+// object whose owner is cached: the common case, which queues nothing.
+func BenchmarkRecheckOwnerCached(b *testing.B) {
+	rs := &api.ReplicaSet{Metadata: &api.ObjectMeta{Namespace: "default", Name: "web-abc", Uid: "rs-uid"}}
+	p := podOwnedBy(ref("ReplicaSet", "web-abc", "rs-uid"))
+	pods := &fakeSource{kind: mustLookup(b, "Pod"), objs: map[string]kinds.Object{kinds.Key(p): p}}
+	rss := &fakeSource{kind: mustLookup(b, "ReplicaSet"), objs: map[string]kinds.Object{kinds.Key(rs): rs}}
+	gc := New(nil, slog.New(slog.DiscardHandler), nil, Config{}, pods, rss)
+	b.Cleanup(func() {
+		gc.deletes.ShutDown()
+		gc.owners.ShutDown()
+	})
+	b.ReportAllocs()
+	for b.Loop() {
+		gc.recheck(pods.info(), p)
+	}
+	if gc.deletes.Len() != 0 {
+		b.Fatal("a dependent whose owner is cached was queued")
+	}
+}
+
+func mustLookup(tb testing.TB, kind string) *kinds.Info {
+	tb.Helper()
+	info, ok := kinds.Lookup(kind)
+	if !ok {
+		tb.Fatalf("unknown kind %s", kind)
+	}
+	return info
 }
