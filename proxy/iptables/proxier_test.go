@@ -86,7 +86,7 @@ func TestSyncWritesRulesAndCleanupRestoresTables(t *testing.T) {
 		"-A OUTPUT -m comment --comment \"skiff service portals\" -j SKIFF-SERVICES",
 		"-A POSTROUTING -m comment --comment \"skiff postrouting rules\" -j SKIFF-POSTROUTING",
 		"-A " + ServiceChain(&gone),
-		"-A " + EndpointChain(&web, web.Endpoints[1]) + " -p tcp -m comment --comment \"default/web:http\" -m tcp -j DNAT --to-destination 10.244.1.3:8080",
+		"-A " + EndpointChain(&web, web.Endpoints[1]) + " -p tcp -m comment --comment \"default/web:http\" -j DNAT --to-destination 10.244.1.3:8080",
 		"-A SKIFF-NODEPORTS -p tcp -m comment --comment \"default/web:http\" -m tcp --dport 30080 -j " + ServiceChain(&web),
 		"-A OTHER -p tcp -j DNAT --to-destination 192.0.2.1:80",
 	} {

@@ -518,7 +518,10 @@ func (g *generator) servicePort(sp *services.ServicePort) {
 		}
 		w.rule(svc, append(args, "-j", sep)...)
 		w.rule(sep, append(comment, "-s", ep.IP.String()+"/32", "-j", chainMarkMasq)...)
-		w.rule(sep, append(comment, "-m", proto, "-p", proto, "-j", "DNAT", "--to-destination", target)...)
+		// -p alone: DNAT needs the protocol for the port, and an empty
+		// "-m tcp" (kube-proxy writes one) is one more match to parse and
+		// load for every endpoint.
+		w.rule(sep, append(comment, "-p", proto, "-j", "DNAT", "--to-destination", target)...)
 	}
 	g.names, g.seps = names, seps
 
