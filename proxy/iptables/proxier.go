@@ -164,21 +164,19 @@ func (p *Proxier) Sync(ctx context.Context, ports []services.ServicePort) (err e
 			return err
 		}
 	}
-	payload := Generate(ports, p.state, p.cfg.Options)
-	if payload.Len() > 0 {
-		if err := p.restore(ctx, payload); err != nil {
-			return err
-		}
+	res, err := p.write(ctx, ports, full)
+	if err != nil {
+		return err
 	}
-	p.state = payload.State
+	p.state = res.State
 	if full {
 		p.lastFull = time.Now()
 	}
-	for table, n := range payload.Rules {
+	for table, n := range res.Rules {
 		p.cfg.Metrics.Rules.WithLabelValues(table).Set(float64(n))
 	}
-	p.log.Debug("synced iptables rules", "servicePorts", len(ports), "natRules", payload.Rules[tableNAT],
-		"filterRules", payload.Rules[tableFilter], "bytes", payload.Len(), "duration", time.Since(start))
+	p.log.Debug("synced iptables rules", "servicePorts", len(ports), "natRules", res.Rules[tableNAT],
+		"filterRules", res.Rules[tableFilter], "bytes", res.Bytes, "full", full, "duration", time.Since(start))
 	return nil
 }
 
@@ -295,13 +293,73 @@ func (p *Proxier) chains(table string) ([]string, error) {
 	return chains, nil
 }
 
-func (p *Proxier) restore(ctx context.Context, payload *Payload) error {
+// write renders the rules for ports over p.state and applies them. A full
+// rewrite streams into iptables-restore as it renders (the two share the
+// machine's cores); a partial sync renders first and runs nothing when
+// nothing changed.
+func (p *Proxier) write(ctx context.Context, ports []services.ServicePort, full bool) (Result, error) {
+	if !full {
+		payload := Generate(ports, p.state, p.cfg.Options)
+		if payload.Len() > 0 {
+			if err := p.restore(ctx, payload.Bytes()); err != nil {
+				return Result{}, err
+			}
+		}
+		return payload.Result, nil
+	}
+	var res Result
+	err := p.run(ctx, func(w io.Writer) error {
+		var err error
+		res, err = Render(w, ports, p.state, p.cfg.Options)
+		return err
+	})
+	if err != nil {
+		// Render again, in memory, to quote the line iptables-restore
+		// refused.
+		return Result{}, fmt.Errorf("%w%s", err, failedLine(err.Error(), Generate(ports, p.state, p.cfg.Options).Bytes()))
+	}
+	return res, nil
+}
+
+// restore applies a payload held in memory.
+func (p *Proxier) restore(ctx context.Context, payload []byte) error {
+	err := p.run(ctx, func(w io.Writer) error {
+		_, err := w.Write(payload)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("%w%s", err, failedLine(err.Error(), payload))
+	}
+	return nil
+}
+
+// run runs iptables-restore --noflush with what write writes as its input.
+func (p *Proxier) run(ctx context.Context, write func(io.Writer) error) error {
 	cmd := iptablesCommand(ctx, p.restorePath, "-w", restoreWait, "--noflush")
-	cmd.Stdin = payload.Reader()
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("iptables-restore: %w: %s%s", err, strings.TrimSpace(stderr.String()), failedLine(stderr.String(), payload.Bytes()))
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return fmt.Errorf("iptables-restore: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start iptables-restore: %w", err)
+	}
+	in := bufio.NewWriterSize(stdin, streamChunk)
+	writeErr := write(in)
+	if writeErr == nil {
+		writeErr = in.Flush()
+	}
+	closeErr := stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		// Its complaint says more than the broken pipe it left us.
+		return fmt.Errorf("iptables-restore: %w: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	if writeErr != nil {
+		return fmt.Errorf("write to iptables-restore: %w", writeErr)
+	}
+	if closeErr != nil {
+		return fmt.Errorf("write to iptables-restore: %w", closeErr)
 	}
 	return nil
 }
@@ -365,7 +423,8 @@ func (p *Proxier) Cleanup(ctx context.Context) error {
 			return fmt.Errorf("delete jump %s/%s -> %s: %w", j.table, j.chain, j.target, err)
 		}
 	}
-	var payload Payload
+	var payload bytes.Buffer
+	dst := &sink{out: &payload}
 	removed := 0
 	for _, table := range []string{tableFilter, tableNAT} {
 		var ours []string
@@ -374,12 +433,16 @@ func (p *Proxier) Cleanup(ctx context.Context) error {
 				ours = append(ours, c)
 			}
 		}
+		if len(ours) == 0 {
+			continue
+		}
 		list := p.cfg.ListLargeTransactions && wantListing(len(ours), len(existing[table]))
-		writeTable(&payload, table, ours, list)
+		dst.writeString(tableHead(table, list))
+		writeTableBody(dst, ours)
 		removed += len(ours)
 	}
 	if removed > 0 {
-		if err := p.restore(ctx, &payload); err != nil {
+		if err := p.restore(ctx, payload.Bytes()); err != nil {
 			return fmt.Errorf("delete chains: %w", err)
 		}
 	}

@@ -117,45 +117,49 @@ type Options struct {
 	ListLargeTransactions bool
 }
 
-// Payload is one sync, ready for iptables-restore --noflush.
-type Payload struct {
-	// parts are the payload's bytes in order: the generator's buffers as
-	// they are, never copied into one (at 10,000 services that is 15 MB).
-	parts [][]byte
+// Result is what a sync's payload leaves in the tables.
+type Result struct {
 	// Rules counts the rules each table holds once the payload is applied,
 	// including unchanged chains it did not rewrite.
 	Rules map[string]int
 	// State is what the tables hold once the payload is applied: the
 	// previous state for the next sync.
 	State State
+	// Bytes is the payload's size; zero means there was nothing to do.
+	Bytes int
 }
 
-func (p *Payload) add(b []byte) {
-	if len(b) > 0 {
-		p.parts = append(p.parts, b)
-	}
+// Payload is one sync rendered in memory.
+type Payload struct {
+	Result
+	data []byte
 }
 
 // Len is the payload's size in bytes; zero means there is nothing to do.
-func (p *Payload) Len() int {
-	n := 0
-	for _, b := range p.parts {
-		n += len(b)
-	}
-	return n
+func (p *Payload) Len() int { return len(p.data) }
+
+// Bytes is the payload.
+func (p *Payload) Bytes() []byte { return p.data }
+
+// sink is where a payload goes: iptables-restore's input, or memory. It
+// counts what it was given and keeps the first write error, so rendering
+// goes on and reports it once at the end.
+type sink struct {
+	out io.Writer
+	n   int
+	err error
 }
 
-// Bytes is the whole payload in one slice.
-func (p *Payload) Bytes() []byte { return bytes.Join(p.parts, nil) }
-
-// Reader reads the payload.
-func (p *Payload) Reader() io.Reader {
-	rs := make([]io.Reader, len(p.parts))
-	for i, b := range p.parts {
-		rs[i] = bytes.NewReader(b)
+func (s *sink) write(b []byte) {
+	if len(b) == 0 || s.err != nil {
+		return
 	}
-	return io.MultiReader(rs...)
+	n, err := s.out.Write(b)
+	s.n += n
+	s.err = err
 }
+
+func (s *sink) writeString(str string) { s.write([]byte(str)) }
 
 // State is what a sync left in the tables. The next sync rewrites only the
 // per-service chains whose rules changed: iptables-nft's cost grows much
@@ -247,13 +251,23 @@ func (w *writer) rule(chain string, args ...string) {
 	w.rules.WriteString(chain)
 	for _, a := range args {
 		w.rules.WriteByte(' ')
-		if strings.ContainsAny(a, " \t\"") {
+		if needsQuotes(a) {
 			w.rules.WriteString(strconv.Quote(a))
 		} else {
 			w.rules.WriteString(a)
 		}
 	}
 	w.rules.WriteByte('\n')
+}
+
+// needsQuotes says whether iptables-restore would split or misread a.
+func needsQuotes(a string) bool {
+	for i := 0; i < len(a); i++ {
+		if c := a[i]; c == ' ' || c == '\t' || c == '"' {
+			return true
+		}
+	}
+	return false
 }
 
 // mark is a writer's length, to fingerprint or drop what follows it.
@@ -298,46 +312,70 @@ func wantListing(chains, existing int) bool {
 	return chains >= minListedChains && chains*chains > listingRatio*existing
 }
 
-// writeTable writes one transaction of a table from several writers,
-// deleting the stale chains last; it writes nothing when there is nothing
-// to do. list starts it with a listing of the whole table, which changes
-// nothing but how iptables-nft fetches its cache.
-func writeTable(out *Payload, table string, stale []string, list bool, ws ...*writer) {
-	empty := len(stale) == 0
-	for _, w := range ws {
-		empty = empty && w.len() == 0
-	}
-	if empty {
-		return
-	}
-	head := "*" + table + "\n"
+// tableHead starts a transaction of table; list starts it with a listing
+// of the whole table, which changes nothing but how iptables-nft fetches
+// its cache.
+func tableHead(table string, list bool) string {
 	if list {
-		head += "-S\n"
+		return "*" + table + "\n-S\n"
 	}
-	out.add([]byte(head))
-	for _, w := range ws {
-		out.add(w.chains.Bytes())
-	}
-	var declare, del bytes.Buffer
-	for _, c := range stale {
-		declare.WriteString(":" + c + " - [0:0]\n") // declaring flushes it, so it can be deleted
-		del.WriteString("-X " + c + "\n")
-	}
-	out.add(declare.Bytes())
-	for _, w := range ws {
-		out.add(w.rules.Bytes())
-	}
-	del.WriteString("COMMIT\n")
-	out.add(del.Bytes())
+	return "*" + table + "\n"
 }
 
-// Generate writes the rules for every service port into one
-// iptables-restore payload: one transaction per table. prev is what the
+// hasWork says whether a transaction would change anything.
+func hasWork(stale []string, ws ...*writer) bool {
+	for _, w := range ws {
+		if w.len() > 0 {
+			return true
+		}
+	}
+	return len(stale) > 0
+}
+
+// writeTableBody ends a transaction: each writer's chains and then its
+// rules, in order, then the stale chains, flushed by declaring them and
+// deleted.
+func writeTableBody(out *sink, stale []string, ws ...*writer) {
+	for _, w := range ws {
+		out.write(w.chains.Bytes())
+		out.write(w.rules.Bytes())
+	}
+	var tail bytes.Buffer
+	for _, c := range stale {
+		tail.WriteString(":" + c + " - [0:0]\n") // declaring flushes it, so it can be deleted
+	}
+	for _, c := range stale {
+		tail.WriteString("-X " + c + "\n")
+	}
+	tail.WriteString("COMMIT\n")
+	out.write(tail.Bytes())
+}
+
+// streamChunk is how much of the service chains a full sync collects
+// before handing it to iptables-restore.
+const streamChunk = 64 << 10
+
+// Generate renders a sync into memory (see Render).
+func Generate(ports []services.ServicePort, prev State, opts Options) *Payload {
+	var buf bytes.Buffer
+	res, _ := Render(&buf, ports, prev, opts) // a bytes.Buffer never fails
+	return &Payload{Result: res, data: buf.Bytes()}
+}
+
+// Render writes the rules for every service port as one iptables-restore
+// payload to out: one transaction per table, nat first. prev is what the
 // tables hold now: service chains whose rules match prev.Written are left
 // alone, the fixed chains (SKIFF-SERVICES and friends) are rewritten only
 // when they changed, and Skiff's per-service chains that the new rules no
 // longer use are deleted in the same transaction.
-func Generate(ports []services.ServicePort, prev State, opts Options) *Payload {
+//
+// A full rewrite (prev.Written nil) streams: the service chains, most of
+// the payload, reach out as they are rendered, so iptables-restore parses
+// while the proxy renders and the payload is never whole in memory. A
+// partial sync collects its few changed chains first, as it must count
+// them to choose the transaction's head, and writes nothing at all when
+// nothing changed.
+func Render(out io.Writer, ports []services.ServicePort, prev State, opts Options) (Result, error) {
 	nat, filter := &writer{}, &writer{}
 	for _, c := range baseChains[tableNAT] {
 		nat.chain(c)
@@ -362,10 +400,14 @@ func Generate(ports []services.ServicePort, prev State, opts Options) *Payload {
 	filter.rule(chainFirewall, "!", "-s", "127.0.0.0/8", "-d", "127.0.0.0/8", "-m", "comment", "--comment", "block incoming localnet connections",
 		"-m", "conntrack", "!", "--ctstate", "RELATED,ESTABLISHED,DNAT", "-j", "DROP")
 
-	endpoints := 0
+	endpoints, serviceChains := 0, 0
 	for i := range ports {
 		endpoints += len(ports[i].Endpoints)
+		if len(ports[i].Endpoints) > 0 {
+			serviceChains++
+		}
 	}
+	dst := &sink{out: out}
 	g := &generator{
 		largeCluster: endpoints > largeClusterEndpoints,
 		opts:         opts, nat: nat, filter: filter, svc: &writer{inline: true}, prev: prev.Written,
@@ -376,16 +418,19 @@ func Generate(ports []services.ServicePort, prev State, opts Options) *Payload {
 	for _, c := range baseChains[tableNAT] {
 		g.inUse[c] = true
 	}
-	if prev.Written == nil {
-		// Everything is written: size the buffers once rather than
-		// doubling them through 10 MB (measured: 1,070 bytes for a
-		// service with 3 endpoints, without endpoint comments, and 145
-		// for its rule in SKIFF-SERVICES).
-		g.svc.rules.Grow(len(ports)*400 + endpoints*280)
-		nat.rules.Grow(len(ports) * 160)
+	full := prev.Written == nil
+	if full {
+		// Every chain is written: the head can be chosen now.
+		chains := len(baseChains[tableNAT]) + serviceChains + endpoints
+		list := opts.ListLargeTransactions && wantListing(chains, len(prev.Chains[tableNAT]))
+		dst.writeString(tableHead(tableNAT, list))
 	}
 	for i := range ports {
 		g.servicePort(&ports[i])
+		if full && g.svc.rules.Len() >= streamChunk {
+			dst.write(g.svc.rules.Bytes())
+			g.svc.rules.Reset()
+		}
 	}
 	// Last, so every ClusterIP rule is tried before a local address is taken
 	// for a NodePort.
@@ -393,7 +438,7 @@ func Generate(ports []services.ServicePort, prev State, opts Options) *Payload {
 		"-m", "addrtype", "--dst-type", "LOCAL", "-j", chainNodePorts)
 
 	filterChains := ChainSet(baseChains[tableFilter])
-	p := &Payload{
+	res := Result{
 		Rules: map[string]int{tableNAT: nat.count + g.svc.count + g.keptRules, tableFilter: filter.count},
 		State: State{
 			Chains:  map[string]map[string]bool{tableNAT: g.inUse, tableFilter: filterChains},
@@ -404,16 +449,24 @@ func Generate(ports []services.ServicePort, prev State, opts Options) *Payload {
 	// Fixed chains as they already are, in chains that still exist, are
 	// left alone.
 	for table, w := range map[string]*writer{tableNAT: nat, tableFilter: filter} {
-		if sum, ok := prev.Fixed[table]; ok && sum == p.State.Fixed[table] && allIn(baseChains[table], prev.Chains[table]) {
+		if sum, ok := prev.Fixed[table]; ok && sum == res.State.Fixed[table] && allIn(baseChains[table], prev.Chains[table]) {
 			w.truncate(mark{})
 		}
 	}
-	staleFilter := staleChains(prev.Chains[tableFilter], filterChains)
 	staleNAT := staleChains(prev.Chains[tableNAT], g.inUse)
-	writeTable(p, tableFilter, staleFilter, false, filter)
-	list := opts.ListLargeTransactions && wantListing(nat.nchains+g.svc.nchains+len(staleNAT), len(prev.Chains[tableNAT]))
-	writeTable(p, tableNAT, staleNAT, list, g.svc, nat)
-	return p
+	if !full && hasWork(staleNAT, g.svc, nat) {
+		list := opts.ListLargeTransactions && wantListing(nat.nchains+g.svc.nchains+len(staleNAT), len(prev.Chains[tableNAT]))
+		dst.writeString(tableHead(tableNAT, list))
+	}
+	if full || hasWork(staleNAT, g.svc, nat) {
+		writeTableBody(dst, staleNAT, g.svc, nat)
+	}
+	if staleFilter := staleChains(prev.Chains[tableFilter], filterChains); hasWork(staleFilter, filter) {
+		dst.writeString(tableHead(tableFilter, false))
+		writeTableBody(dst, staleFilter, filter)
+	}
+	res.Bytes = dst.n
+	return res, dst.err
 }
 
 // allIn says every chain of want is in have.
