@@ -19,7 +19,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -316,7 +318,10 @@ func (p *Proxier) write(ctx context.Context, ports []services.ServicePort, full 
 	if err != nil {
 		// Render again, in memory, to quote the line iptables-restore
 		// refused.
-		return Result{}, fmt.Errorf("%w%s", err, failedLine(err.Error(), Generate(ports, p.state, p.cfg.Options).Bytes()))
+		if refusedLine.MatchString(err.Error()) {
+			return Result{}, fmt.Errorf("%w%s", err, failedLine(err.Error(), Generate(ports, p.state, p.cfg.Options).Bytes()))
+		}
+		return Result{}, err
 	}
 	return res, nil
 }
@@ -386,15 +391,19 @@ func iptablesCommand(ctx context.Context, path string, args ...string) *exec.Cmd
 	return cmd
 }
 
-// failedLine quotes the payload line iptables-restore complained about
-// ("line 42 failed"), so the error says what was wrong.
+// refusedLine finds the line number in iptables-restore's complaint:
+// "line 42 failed" (legacy) or "Error occurred at line: 42" (nft).
+var refusedLine = regexp.MustCompile(`line:? (\d+)`)
+
+// failedLine quotes the payload line iptables-restore complained about,
+// so the error says what was wrong.
 func failedLine(stderr string, data []byte) string {
-	var n int
-	i := strings.Index(stderr, "line ")
-	if i < 0 {
+	m := refusedLine.FindStringSubmatch(stderr)
+	if m == nil {
 		return ""
 	}
-	if _, err := fmt.Sscanf(stderr[i:], "line %d", &n); err != nil || n < 1 {
+	n, err := strconv.Atoi(m[1])
+	if err != nil || n < 1 {
 		return ""
 	}
 	lines := bytes.Split(data, []byte("\n"))

@@ -204,3 +204,58 @@ func TestLargeSyncsAndCleanupOnEveryBackend(t *testing.T) {
 		})
 	}
 }
+
+// A sync that iptables-restore refuses changes nothing, says which line
+// it refused, and makes the next sync a full one; both the streamed full
+// rewrite and a partial sync held in memory.
+func TestRefusedSyncChangesNothingAndQuotesTheLine(t *testing.T) {
+	netnstest.Require(t, "iptables", "iptables-save", "iptables-restore")
+	web := servicePort("default", "web", "http", "10.96.0.20", 80, "TCP", 0, "10.244.1.2:8080")
+	bad := servicePort("default", "bad", "", "10.96.0.21", 80, "NOSUCHPROTO", 0, "10.244.1.4:80")
+	tests := []struct {
+		name  string
+		first []services.ServicePort // synced before the refused one; nil for none
+	}{
+		{name: "streamed full rewrite"},
+		{name: "partial sync", first: []services.ServicePort{web}},
+	}
+	for _, be := range backends(t) {
+		for _, tt := range tests {
+			t.Run(be+"/"+tt.name, func(t *testing.T) {
+				ns := netnstest.New(t, "iptbad")
+				p := newProxierOn(t, ns, be)
+				ctx := context.Background()
+				if tt.first != nil {
+					if err := ns.Do(func() error { return p.Sync(ctx, tt.first) }); err != nil {
+						t.Fatal(err)
+					}
+				}
+				// The base chains and jumps are ensured before the
+				// transaction; the service rules are what it writes.
+				serviceRules := func() string {
+					var out []string
+					for _, l := range strings.Split(saveWith(t, ns, "iptables-"+be+"-save", "nat"), "\n") {
+						if strings.Contains(l, svcChainPrefix) || strings.Contains(l, sepChainPrefix) || strings.HasPrefix(l, "-A "+chainServices) {
+							out = append(out, l)
+						}
+					}
+					return strings.Join(out, "\n")
+				}
+				before := serviceRules()
+				err := ns.Do(func() error { return p.Sync(ctx, append(tt.first, bad)) })
+				if err == nil {
+					t.Fatal("iptables-restore accepted protocol nosuchproto")
+				}
+				if !strings.Contains(err.Error(), "(line ") || !strings.Contains(err.Error(), "nosuchproto") {
+					t.Errorf("error does not quote the refused line: %v", err)
+				}
+				if after := serviceRules(); after != before {
+					t.Errorf("a refused sync changed the nat table:\n--- before\n%s\n--- after\n%s", before, after)
+				}
+				if p.state.Chains != nil {
+					t.Error("after a refused sync the next one is not a full rewrite")
+				}
+			})
+		}
+	}
+}
