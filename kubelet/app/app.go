@@ -1,7 +1,7 @@
 // Package app assembles the kubelet: containerd runtime, image preload,
-// node registration and lease, pod network, pod workers fed by an informer
-// on the pods bound to this node, orphan clean-up, and the exec/logs
-// server. kubelet/main.go fills Config from flags and calls Run; tests start
+// node registration and lease, pod network, pod volumes, pod workers fed
+// by an informer on the pods bound to this node, orphan clean-up, and the
+// exec/logs server. kubelet/main.go fills Config from flags and calls Run; tests start
 // it in-process the same way.
 //
 // It must never parse flags or exit the process.
@@ -33,6 +33,7 @@ import (
 	"github.com/skiff-dev/skiff/kubelet/runtime"
 	"github.com/skiff-dev/skiff/kubelet/server"
 	"github.com/skiff-dev/skiff/kubelet/status"
+	"github.com/skiff-dev/skiff/kubelet/volumes"
 	"github.com/skiff-dev/skiff/proto/api"
 )
 
@@ -258,6 +259,12 @@ func (k *Kubelet) Run(ctx context.Context) error {
 		NodeName: cfg.NodeName, NodeIP: nodeIP, RootDir: cfg.RootDir,
 		ClusterDNS: cfg.ClusterDNS, ClusterDomain: cfg.ClusterDomain, Backoff: cfg.Backoff,
 		Recorder: recorder, Logger: k.log,
+		Volumes: volumes.New(volumes.Config{
+			RootDir:    cfg.RootDir,
+			ConfigMaps: client.For[*api.ConfigMap](k.c),
+			Secrets:    client.For[*api.Secret](k.c),
+			Logger:     k.log,
+		}),
 	}, rt, network, k.c.Pods())
 	k.informer.AddEventHandler(informer.Handler[*api.Pod]{
 		OnAdd:    mgr.UpdatePod,
@@ -281,7 +288,8 @@ func (k *Kubelet) Run(ctx context.Context) error {
 }
 
 // housekeeping removes pods containerd runs that the apiserver no longer
-// has, once the pod cache is synced and then every sync period.
+// has, and then the directories and volumes of pods that left nothing in
+// containerd, once the pod cache is synced and then every sync period.
 func (k *Kubelet) housekeeping(ctx context.Context, mgr *pods.Manager) error {
 	if !k.informer.WaitForSync(ctx) {
 		return nil
@@ -295,6 +303,8 @@ func (k *Kubelet) housekeeping(ctx context.Context, mgr *pods.Manager) error {
 		}
 		if err := mgr.CleanupOrphans(ctx, func(uid string) bool { return known[uid] }); err != nil && ctx.Err() == nil {
 			k.log.Warn("orphan clean-up", "err", err)
+		} else if err := mgr.CleanupOrphanedPodDirs(ctx, func(uid string) bool { return known[uid] }); err != nil && ctx.Err() == nil {
+			k.log.Warn("orphaned pod directory clean-up", "err", err)
 		}
 		select {
 		case <-ctx.Done():

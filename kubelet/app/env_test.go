@@ -26,6 +26,7 @@ import (
 	"github.com/skiff-dev/skiff/kubelet/containerdtest"
 	"github.com/skiff-dev/skiff/kubelet/runtime"
 	"github.com/skiff-dev/skiff/kubelet/status"
+	"github.com/skiff-dev/skiff/kubelet/volumes"
 	"github.com/skiff-dev/skiff/proto/api"
 )
 
@@ -54,6 +55,9 @@ func newEnv(t testing.TB, opts ...func(*Config)) *env {
 	e.cluster = testcluster.Start(t)
 	e.ctrd = containerdtest.Start(t)
 	root := t.TempDir()
+	// Runs before the temp dir goes: the volumes of pods a failed test
+	// left (tmpfs, subPath binds) are unmounted, never removed through.
+	t.Cleanup(e.teardownVolumes)
 	preload := filepath.Join(root, "images")
 	if err := os.MkdirAll(preload, 0o755); err != nil {
 		t.Fatal(err)
@@ -157,6 +161,22 @@ func (e *env) teardownNode() {
 	}
 	if out, err := exec.Command("ip", "link", "del", e.cfg.Bridge).CombinedOutput(); err != nil && !strings.Contains(string(out), "Cannot find") {
 		e.t.Logf("ip link del %s: %v %s", e.cfg.Bridge, err, out)
+	}
+}
+
+// teardownVolumes unmounts and removes the volumes of every pod directory
+// left under the kubelet's root.
+func (e *env) teardownVolumes() {
+	vols := volumes.New(volumes.Config{RootDir: e.cfg.RootDir})
+	uids, err := vols.PodUIDs()
+	if err != nil {
+		e.t.Errorf("clean up volumes: %v", err)
+		return
+	}
+	for _, uid := range uids {
+		if err := vols.TearDown(uid); err != nil {
+			e.t.Errorf("clean up volumes: %v", err)
+		}
 	}
 }
 

@@ -29,13 +29,19 @@ func busybox(name string, script string) *api.Container {
 
 func execInPod(t *testing.T, e *env, pod string, cmd ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	return execInContainer(t, e, pod, "", cmd...)
+}
+
+// execInContainer runs cmd in one container of a pod ("": its only one).
+func execInContainer(t *testing.T, e *env, pod, container string, cmd ...string) (stdout, stderr string, code int) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	stream, err := e.cluster.Client.API.Exec(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := stream.Send(&api.ExecInput{Start: &api.ExecStart{Namespace: "default", Pod: pod, Command: cmd}}); err != nil {
+	if err := stream.Send(&api.ExecInput{Start: &api.ExecStart{Namespace: "default", Pod: pod, Container: container, Command: cmd}}); err != nil {
 		t.Fatal(err)
 	}
 	var out, errOut strings.Builder

@@ -30,6 +30,7 @@ import (
 	"github.com/skiff-dev/skiff/kubelet/probe"
 	"github.com/skiff-dev/skiff/kubelet/runtime"
 	"github.com/skiff-dev/skiff/kubelet/status"
+	"github.com/skiff-dev/skiff/kubelet/volumes"
 	"github.com/skiff-dev/skiff/proto/api"
 )
 
@@ -63,7 +64,11 @@ type Config struct {
 	// Recorder receives the pods' Events (Pulling, Started, BackOff...);
 	// nil records none.
 	Recorder events.EventRecorder
-	Logger   *slog.Logger
+	// Volumes sets up and tears down the pods' volumes; nil makes one on
+	// RootDir without an apiserver client (configMap and secret volumes
+	// then fail).
+	Volumes *volumes.Manager
+	Logger  *slog.Logger
 }
 
 // Manager owns the pod workers.
@@ -73,6 +78,7 @@ type Manager struct {
 	net    *cni.Network
 	api    PodAPI
 	prober *probe.Prober
+	vols   *volumes.Manager
 	log    *slog.Logger
 
 	mu      sync.Mutex
@@ -102,8 +108,11 @@ func NewManager(cfg Config, rt *runtime.Runtime, network *cni.Network, podAPI Po
 	if cfg.Recorder == nil {
 		cfg.Recorder = discardEvents{}
 	}
+	if cfg.Volumes == nil {
+		cfg.Volumes = volumes.New(volumes.Config{RootDir: cfg.RootDir, Logger: cfg.Logger})
+	}
 	m := &Manager{
-		cfg: cfg, rt: rt, net: network, api: podAPI, log: cfg.Logger,
+		cfg: cfg, rt: rt, net: network, api: podAPI, vols: cfg.Volumes, log: cfg.Logger,
 		workers: map[string]*worker{}, started: make(chan struct{}),
 	}
 	m.prober = &probe.Prober{

@@ -186,15 +186,19 @@ func (w *worker) containerSpec(pod *api.Pod, sb *runtime.Sandbox, c *api.Contain
 			return runtime.ContainerSpec{}, fmt.Errorf("hostNetwork pod: %w", err)
 		}
 	}
+	vols, err := w.m.vols.Mounts(pod, c)
+	if err != nil {
+		return runtime.ContainerSpec{}, err
+	}
 	return runtime.ContainerSpec{
 		Pod: podRef(pod), Name: c.GetName(), RestartCount: restart,
 		Image: c.GetImage(), Img: img,
 		Command: c.GetCommand(), Args: c.GetArgs(), Env: env, WorkingDir: c.GetWorkingDir(),
 		Hostname: hostname, NetNSPath: sb.NetNSPath, HostNetwork: pod.GetSpec().GetHostNetwork(),
-		Mounts: []specs.Mount{
+		Mounts: append([]specs.Mount{
 			bind("/etc/hosts", filepath.Join(dir, "hosts")),
 			bind("/etc/resolv.conf", filepath.Join(dir, "resolv.conf")),
-		},
+		}, vols...),
 		LogPath:     w.m.LogPath(w.uid, c.GetName(), restart),
 		MemoryLimit: mem, CPUMilli: cpu,
 	}, nil
@@ -264,7 +268,7 @@ func (w *worker) terminate(ctx context.Context, pod *api.Pod, gone bool) error {
 
 // removePod removes what is left of a pod whose containers are stopped:
 // the sandbox (network first), every container run, the pod cgroup and
-// the pod's files. It runs on a context of its own, so a kubelet stopping
+// the pod's files and volumes. It runs on a context of its own, so a kubelet stopping
 // meanwhile does not cut a teardown in half; a failure is retried by the
 // next terminate, which starts again from what containerd still has.
 func (w *worker) removePod(ctx context.Context, pod *api.Pod) error {
@@ -295,7 +299,8 @@ func (w *worker) removePod(ctx context.Context, pod *api.Pod) error {
 	if err := w.m.rt.RemovePodCgroup(w.uid); err != nil {
 		return err
 	}
-	if err := os.RemoveAll(w.m.PodDir(w.uid)); err != nil {
+	// Volumes are unmounted first; nothing is removed through a mount.
+	if err := w.m.vols.RemovePodDir(w.uid); err != nil {
 		return fmt.Errorf("remove pod dir: %w", err)
 	}
 	return nil

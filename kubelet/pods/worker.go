@@ -49,6 +49,7 @@ type worker struct {
 	verdictMu sync.Mutex
 	verdicts  map[string]bool
 	startTime time.Time
+	vol       volumeState
 }
 
 // pullState is the back-off of a failing image pull or container create.
@@ -203,6 +204,7 @@ func (w *worker) sync(ctx context.Context, pod *api.Pod) (time.Time, error) {
 			return time.Time{}, err
 		}
 	}
+	w.setUpVolumes(ctx, pod)
 	if runs, err = w.containers(ctx); err != nil {
 		return time.Time{}, err
 	}
@@ -275,6 +277,9 @@ func (w *worker) sync(ctx context.Context, pod *api.Pod) (time.Time, error) {
 // a waiting state and a retry time when it cannot.
 func (w *worker) start(ctx context.Context, pod *api.Pod, sb *runtime.Sandbox, c *api.Container, restart int) (*status.Waiting, time.Time) {
 	name := c.GetName()
+	if wt, at := w.volumesWaiting(); wt != nil {
+		return wt, at
+	}
 	if ps := w.pulls[name]; ps != nil && time.Now().Before(ps.next) {
 		// The failure shows as ErrImagePull for the first half of the
 		// back-off and as ImagePullBackOff for the rest, as kubectl users

@@ -112,6 +112,10 @@ func checkUID(uid string) error {
 type SetUpError struct {
 	Volume string
 	Err    error
+	// Stale: a ConfigMap or Secret volume that could not be refreshed
+	// keeps the contents it last had, and containers may still mount it,
+	// as in Kubernetes (a deleted ConfigMap does not stop a restart).
+	Stale bool
 }
 
 func (e *SetUpError) Error() string {
@@ -144,7 +148,7 @@ func (m *Manager) SetUp(ctx context.Context, pod *api.Pod) error {
 	var errs []error
 	for _, v := range pod.GetSpec().GetVolumes() {
 		if err := m.setUpVolume(ctx, pod, v); err != nil {
-			errs = append(errs, &SetUpError{Volume: v.GetName(), Err: err})
+			errs = append(errs, &SetUpError{Volume: v.GetName(), Err: err, Stale: m.published(uid, v)})
 		}
 	}
 	return errors.Join(errs...)
@@ -248,6 +252,43 @@ func (m *Manager) writeVolume(uid, plugin, name string, files map[string]file, m
 		m.log.Debug("volume contents updated", "pod", uid, "volume", name, "plugin", plugin, "keys", len(files))
 	}
 	return nil
+}
+
+// published reports a ConfigMap or Secret volume that holds a complete
+// earlier version.
+func (m *Manager) published(uid string, v *api.Volume) bool {
+	var dir string
+	switch {
+	case v.GetConfigMap() != nil:
+		dir = m.volumeDir(uid, PluginConfigMap, v.GetName())
+	case v.GetSecret() != nil:
+		dir = m.volumeDir(uid, PluginSecret, v.GetName())
+	default:
+		return false
+	}
+	_, err := os.Stat(filepath.Join(dir, dataDirName))
+	return err == nil
+}
+
+// Blocking reports whether a SetUp error keeps containers from starting:
+// any failure other than a Stale one.
+func Blocking(err error) bool {
+	if err == nil {
+		return false
+	}
+	var errs []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	} else {
+		errs = []error{err}
+	}
+	for _, e := range errs {
+		var se *SetUpError
+		if !errors.As(e, &se) || !se.Stale {
+			return true
+		}
+	}
+	return false
 }
 
 // Mounts returns the OCI mounts of container c's volumeMounts, in order.
