@@ -68,7 +68,11 @@ type Config struct {
 	// RootDir without an apiserver client (configMap and secret volumes
 	// then fail).
 	Volumes *volumes.Manager
-	Logger  *slog.Logger
+	// VolumeRefreshPeriod is the least time between two set-ups of a
+	// pod's volumes (ConfigMap and Secret reads) while they succeed;
+	// default 5s, under the 20s resync that brings updates.
+	VolumeRefreshPeriod time.Duration
+	Logger              *slog.Logger
 }
 
 // Manager owns the pod workers.
@@ -107,6 +111,9 @@ func NewManager(cfg Config, rt *runtime.Runtime, network *cni.Network, podAPI Po
 	}
 	if cfg.Recorder == nil {
 		cfg.Recorder = discardEvents{}
+	}
+	if cfg.VolumeRefreshPeriod == 0 {
+		cfg.VolumeRefreshPeriod = 5 * time.Second
 	}
 	if cfg.Volumes == nil {
 		cfg.Volumes = volumes.New(volumes.Config{RootDir: cfg.RootDir, Logger: cfg.Logger})

@@ -38,6 +38,12 @@ func (o *objects[T]) Get(_ context.Context, namespace, name string) (T, error) {
 	return obj, nil
 }
 
+func (o *objects[T]) remove(namespace, name string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	delete(o.objs, namespace+"/"+name)
+}
+
 func (o *objects[T]) set(namespace, name string, obj T) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -312,6 +318,9 @@ func TestSecretVolumeOnTmpfsAndMissingObjects(t *testing.T) {
 		!strings.Contains(err.Error(), `volume "config": configmap "later" not found`) {
 		t.Fatalf("SetUp error %v, want both volumes not found", err)
 	}
+	if !Blocking(err) {
+		t.Error("volumes never set up do not block the containers")
+	}
 	if _, err := f.m.Mounts(pod, &api.Container{Name: "c", VolumeMounts: []*api.VolumeMount{{Name: "config", MountPath: "/cfg"}}}); err == nil {
 		t.Error("Mounts of a volume never set up succeeded")
 	}
@@ -350,6 +359,20 @@ func TestSecretVolumeOnTmpfsAndMissingObjects(t *testing.T) {
 	}
 	if mps, _ := mountsUnder(dir); len(mps) != 1 {
 		t.Errorf("mounts on the secret dir: %v, want one", mps)
+	}
+	// A ConfigMap deleted under a running pod: the volume keeps its last
+	// contents and still mounts (a container restart is not blocked).
+	f.configMaps.remove("default", "later")
+	err = f.m.SetUp(ctx, pod)
+	var se *SetUpError
+	if !errors.As(err, &se) || !se.Stale || Blocking(err) {
+		t.Errorf("SetUp after the ConfigMap went: %v (stale %v), want a stale, non-blocking error", err, se != nil && se.Stale)
+	}
+	if got := readFile(t, filepath.Join(f.m.volumeDir("sec", PluginConfigMap, "config"), "k")); got != "v" {
+		t.Errorf("stale ConfigMap volume shows %q, want its last contents", got)
+	}
+	if _, err := f.m.Mounts(pod, &api.Container{Name: "c", VolumeMounts: []*api.VolumeMount{{Name: "config", MountPath: "/cfg"}}}); err != nil {
+		t.Errorf("Mounts of a stale volume: %v", err)
 	}
 	if err := f.m.TearDown("sec"); err != nil {
 		t.Fatal(err)
