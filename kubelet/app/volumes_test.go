@@ -197,6 +197,36 @@ func TestPodVolumesWaitForTheirObjectsAndOrphansAreCleanedUp(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 
+	// A pod that finished gives its volumes back (a memory emptyDir's
+	// tmpfs) while its object and logs stay.
+	grace := int64(1)
+	job, err := e.pods().Create(ctx, &api.Pod{
+		Metadata: &api.ObjectMeta{Name: "job", Namespace: "default"},
+		Spec: &api.PodSpec{NodeName: e.cfg.NodeName, RestartPolicy: "Never", TerminationGracePeriodSeconds: &grace,
+			Volumes: []*api.Volume{{Name: "mem", EmptyDir: &api.EmptyDirVolumeSource{Medium: "Memory"}}},
+			Containers: []*api.Container{func() *api.Container {
+				c := busybox("main", "echo done > /mem/out && cat /mem/out")
+				c.VolumeMounts = []*api.VolumeMount{{Name: "mem", MountPath: "/mem"}}
+				return c
+			}()}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitPod(t, "job", 60*time.Second, "Succeeded", func(p *api.Pod) bool { return p.GetStatus().GetPhase() == "Succeeded" })
+	jobVolumes := filepath.Join(e.cfg.RootDir, "pods", job.GetMetadata().GetUid(), "volumes")
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if _, err := os.Stat(jobVolumes); errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the finished pod's volumes are still there: %v", mountsUnder(t, jobVolumes))
+		}
+	}
+	if logs := logsOf(t, e, "job", false); logs != "done\n" {
+		t.Errorf("finished pod's logs %q", logs)
+	}
+
 	// A missing ConfigMap keeps the pod from starting, says why, and the
 	// pod starts once the ConfigMap exists.
 	c := busybox("main", idle)

@@ -537,9 +537,9 @@ func finished(pod *api.Pod, runs map[string][]*runtime.Container) bool {
 	return len(cs) > 0
 }
 
-// finish gives a finished pod's IP and network namespace back, keeping its
-// containers (for logs) and its sandbox record until the pod is deleted,
-// and reports the final status.
+// finish gives a finished pod's IP, network namespace and volumes back,
+// keeping its containers (for logs) and its sandbox record until the pod
+// is deleted, and reports the final status.
 func (w *worker) finish(ctx context.Context, pod *api.Pod, sb *runtime.Sandbox, runs map[string][]*runtime.Container, now time.Time) error {
 	w.stopProbes(nil)
 	ip := ""
@@ -562,6 +562,10 @@ func (w *worker) finish(ctx context.Context, pod *api.Pod, sb *runtime.Sandbox, 
 			}
 			w.log.Info("pod finished, network released", "ip", ip)
 		}
+	}
+	// Its volumes go too (a memory emptyDir's tmpfs); the logs stay.
+	if err := w.m.vols.TearDown(w.uid); err != nil {
+		return err
 	}
 	return w.writeStatus(ctx, pod, w.compute(pod, runs, ip, now))
 }
