@@ -166,6 +166,22 @@ func TestPodVolumesSharedUpdatedReadOnlyAndRemoved(t *testing.T) {
 		}
 	})
 
+	t.Run("a restarted kubelet adopts the pod and its volumes", func(t *testing.T) {
+		before := e.containers(t)
+		e.stop()
+		e.start()
+		time.Sleep(3 * time.Second) // a relist and a sync of the pod
+		after := e.containers(t)
+		if len(before) != 2 || len(after) != 2 || before[0].Pid != after[0].Pid || before[1].Pid != after[1].Pid {
+			t.Fatalf("containers before the restart %+v, after %+v", before, after)
+		}
+		secretDir := filepath.Join(e.cfg.RootDir, "pods", uid, "volumes", volumes.PluginSecret, "creds")
+		if n := len(mountsUnder(t, secretDir)); n != 1 {
+			t.Errorf("%d mounts on the secret volume after the restart, want 1", n)
+		}
+		waitExec(t, e, "vols", "reader", "from-writer\n", 5*time.Second, "cat", "/data/msg")
+	})
+
 	t.Run("a ConfigMap update reaches the running container", func(t *testing.T) {
 		cm, err := cms.Get(ctx, "default", "app-config")
 		if err != nil {

@@ -78,6 +78,11 @@ func (w *worker) volumesWaiting() (*status.Waiting, time.Time) {
 // nor a worker still has: a pod removed while the kubelet was down, or a
 // teardown cut short after its containers went. Call it after
 // CleanupOrphans, which gives pods still in containerd a worker.
+//
+// exists must be read before the call. A pod added since has a worker
+// before it has a directory (the worker makes it), and the worker stays
+// registered until the directory is gone, so a directory listed here
+// belongs to a pod exists knows, to a worker, or to nobody.
 func (m *Manager) CleanupOrphanedPodDirs(ctx context.Context, exists func(uid string) bool) error {
 	uids, err := m.vols.PodUIDs()
 	if err != nil {
