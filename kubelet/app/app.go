@@ -1,8 +1,8 @@
 // Package app assembles the kubelet: containerd runtime, image preload,
 // node registration and lease, pod network, pod volumes, pod workers fed
 // by an informer on the pods bound to this node, orphan clean-up, and the
-// exec/logs server. kubelet/main.go fills Config from flags and calls Run; tests start
-// it in-process the same way.
+// exec/logs server. kubelet/main.go fills Config from flags and calls Run;
+// tests start it in-process the same way.
 //
 // It must never parse flags or exit the process.
 package app

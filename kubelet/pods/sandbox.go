@@ -268,9 +268,10 @@ func (w *worker) terminate(ctx context.Context, pod *api.Pod, gone bool) error {
 
 // removePod removes what is left of a pod whose containers are stopped:
 // the sandbox (network first), every container run, the pod cgroup and
-// the pod's files and volumes. It runs on a context of its own, so a kubelet stopping
-// meanwhile does not cut a teardown in half; a failure is retried by the
-// next terminate, which starts again from what containerd still has.
+// the pod's files and volumes. It runs on a context of its own, so a
+// kubelet stopping meanwhile does not cut a teardown in half; a failure is
+// retried by the next terminate, which starts again from what containerd
+// still has.
 func (w *worker) removePod(ctx context.Context, pod *api.Pod) error {
 	ctx, cancel := runtime.CleanupContext(ctx)
 	defer cancel()

@@ -20,7 +20,7 @@ type volumeState struct {
 	err      error // nil: every volume is ready
 	failures int   // consecutive blocking failures, for the retry back-off
 	next     time.Time
-	ok       time.Time // the last set-up without error
+	at       time.Time // the last set-up
 }
 
 // setUpVolumes prepares the pod's volumes and refreshes its ConfigMap and
@@ -30,18 +30,17 @@ type volumeState struct {
 // stale ConfigMap or Secret contents are left to mount.
 //
 // Syncs come often (every probe verdict, every container change): a pod
-// whose volumes were all set up less than VolumeRefreshPeriod ago is left
-// alone, so the apiserver sees at most one read per ConfigMap or Secret
-// volume and period, however busy the pod.
+// whose volumes can be mounted and were set up less than
+// VolumeRefreshPeriod ago is left alone, so the apiserver sees at most one
+// read per ConfigMap or Secret volume and period, however busy the pod.
 func (w *worker) setUpVolumes(ctx context.Context, pod *api.Pod) {
-	if w.vol.err == nil && !w.vol.ok.IsZero() && time.Since(w.vol.ok) < w.m.cfg.VolumeRefreshPeriod {
+	if !w.vol.at.IsZero() && !volumes.Blocking(w.vol.err) && time.Since(w.vol.at) < w.m.cfg.VolumeRefreshPeriod {
 		return
 	}
 	err := w.m.vols.SetUp(ctx, pod)
-	w.vol.err = err
+	w.vol.err, w.vol.at = err, time.Now()
 	if err == nil {
 		w.vol.failures = 0
-		w.vol.ok = time.Now()
 		return
 	}
 	if ctx.Err() != nil {
