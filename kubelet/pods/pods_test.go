@@ -107,18 +107,23 @@ func TestPodLimitsSumWhenEveryContainerHasOne(t *testing.T) {
 	c := func(l map[string]string) *api.Container {
 		return &api.Container{Name: "c", Resources: &api.ResourceRequirements{Limits: l}}
 	}
+	small := c(map[string]string{"memory": "64Mi", "cpu": "500m"})
 	tests := []struct {
-		name       string
-		containers []*api.Container
-		mem, cpu   int64
+		name              string
+		containers, inits []*api.Container
+		mem, cpu          int64
 	}{
-		{"one container", []*api.Container{c(map[string]string{"memory": "64Mi", "cpu": "500m"})}, 64 << 20, 500},
-		{"sum", []*api.Container{c(map[string]string{"memory": "64Mi", "cpu": "500m"}), c(map[string]string{"memory": "32Mi", "cpu": "1"})}, 96 << 20, 1500},
-		{"one without a memory limit leaves the pod unlimited in memory", []*api.Container{c(map[string]string{"memory": "64Mi", "cpu": "1"}), c(map[string]string{"cpu": "1"})}, 0, 2000},
-		{"none", []*api.Container{c(nil)}, 0, 0},
+		{"one container", []*api.Container{small}, nil, 64 << 20, 500},
+		{"sum", []*api.Container{small, c(map[string]string{"memory": "32Mi", "cpu": "1"})}, nil, 96 << 20, 1500},
+		{"one without a memory limit leaves the pod unlimited in memory", []*api.Container{c(map[string]string{"memory": "64Mi", "cpu": "1"}), c(map[string]string{"cpu": "1"})}, nil, 0, 2000},
+		{"none", []*api.Container{c(nil)}, nil, 0, 0},
+		// Init containers run alone, before the app containers.
+		{"the larger of the app sum and the largest init container", []*api.Container{small, small},
+			[]*api.Container{c(map[string]string{"memory": "256Mi", "cpu": "250m"}), c(map[string]string{"memory": "32Mi", "cpu": "2"})}, 256 << 20, 2000},
+		{"an init container without a limit leaves the pod unlimited", []*api.Container{small}, []*api.Container{c(map[string]string{"cpu": "1"})}, 0, 1000},
 	}
 	for _, tt := range tests {
-		mem, cpu, err := podLimits(&api.Pod{Spec: &api.PodSpec{Containers: tt.containers}})
+		mem, cpu, err := podLimits(&api.Pod{Spec: &api.PodSpec{Containers: tt.containers, InitContainers: tt.inits}})
 		if err != nil || mem != tt.mem || cpu != tt.cpu {
 			t.Errorf("%s: podLimits = %d, %d, %v; want %d, %d", tt.name, mem, cpu, err, tt.mem, tt.cpu)
 		}

@@ -190,14 +190,14 @@ func (w *worker) sync(ctx context.Context, pod *api.Pod) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, err
 	}
-	if finished(pod, runs) {
+	if finished(pod, runs, sb) {
 		return time.Time{}, w.finish(ctx, pod, sb, runs, now)
 	}
 	if sb == nil || sb.IP == "" || (!pod.GetSpec().GetHostNetwork() && !exists(sb.NetNSPath)) {
 		// No sandbox, one whose set-up did not finish, or one whose
 		// namespace is gone (the node rebooted): make a fresh one.
 		// Say ContainerCreating before the network and pulls take time.
-		if err := w.writeStatus(ctx, pod, w.compute(pod, nil, "", now)); err != nil {
+		if err := w.writeStatus(ctx, pod, w.compute(pod, nil, nil, now)); err != nil {
 			w.log.Warn("write status", "err", err)
 		}
 		if sb, err = w.createSandbox(ctx, pod, sb); err != nil {
@@ -209,68 +209,96 @@ func (w *worker) sync(ctx context.Context, pod *api.Pod) (time.Time, error) {
 		return time.Time{}, err
 	}
 	var retryAt time.Time
-	later := func(t time.Time) {
-		if retryAt.IsZero() || t.Before(retryAt) {
-			retryAt = t
-		}
-	}
 	waiting := map[string]*status.Waiting{}
 	running := map[string]bool{}
-	for _, c := range pod.GetSpec().GetContainers() {
-		cur, _ := latest(runs[c.GetName()])
-		switch {
-		case cur == nil:
-			if wt, at := w.start(ctx, pod, sb, c, 0); wt != nil {
-				waiting[c.GetName()] = wt
-				later(at)
-			}
-		case cur.Status == runtime.StatusCreated || cur.Status == runtime.StatusUnknown:
-			// A create that never started (a crash in between): redo it.
-			if err := w.m.rt.RemoveContainer(ctx, cur.ID); err != nil {
-				return time.Time{}, err
-			}
-			if wt, at := w.start(ctx, pod, sb, c, cur.RestartCount); wt != nil {
-				waiting[c.GetName()] = wt
-				later(at)
-			}
-		case cur.Status == runtime.StatusRunning:
-			running[cur.ID] = true
-			w.ensureProbes(pod, sb, c, cur)
-			if ok, known := w.verdict(cur.ID, probe.Liveness); known && !ok {
-				w.log.Info("liveness probe failed, restarting container", "container", c.GetName())
-				w.event(pod, "Normal", "Killing", "Container %s failed liveness probe, will be restarted", c.GetName())
-				if err := w.m.rt.StopContainer(ctx, cur.ID, gracePeriod(pod)); err != nil {
-					return time.Time{}, err
-				}
-				w.forget(cur.ID)
-				later(time.Now())
-			}
-		case cur.Status == runtime.StatusExited && status.ShouldRestart(pod.GetSpec().GetRestartPolicy(), cur.ExitCode):
-			delay := w.m.cfg.Backoff.RestartDelay(cur.RestartCount, cur.FinishedAt.Sub(cur.StartedAt))
-			if at := cur.FinishedAt.Add(delay); now.Before(at) {
-				waiting[c.GetName()] = &status.Waiting{Reason: status.ReasonCrashLoopBackOff,
-					Message: fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)", delay, c.GetName(),
-						pod.GetMetadata().GetName(), pod.GetMetadata().GetNamespace(), w.uid)}
-				w.event(pod, "Warning", "BackOff", "Back-off restarting failed container %s in pod %s", c.GetName(), pod.GetMetadata().GetName())
-				later(at)
-				continue
-			}
-			if wt, at := w.start(ctx, pod, sb, c, cur.RestartCount+1); wt != nil {
-				waiting[c.GetName()] = wt
-				later(at)
-			}
-			w.pruneRuns(ctx, runs[c.GetName()], cur.RestartCount)
+	// Init containers run one at a time, in order, each to completion;
+	// app containers start only once all have completed.
+	todo, policy, rerun := pod.GetSpec().GetContainers(), pod.GetSpec().GetRestartPolicy(), false
+	if init := nextInit(pod, runs, sb.CreatedAt); !init.done(pod) {
+		todo, policy, rerun = pod.GetSpec().GetInitContainers()[init.next:init.next+1], initRestartPolicy(pod), init.rerun
+	}
+	for _, c := range todo {
+		step, err := w.syncContainer(ctx, pod, sb, c, runs[c.GetName()], policy, rerun, now)
+		if err != nil {
+			return time.Time{}, err
+		}
+		if step.waiting != nil {
+			waiting[c.GetName()] = step.waiting
+		}
+		if step.running != "" {
+			running[step.running] = true
+		}
+		if !step.retryAt.IsZero() && (retryAt.IsZero() || step.retryAt.Before(retryAt)) {
+			retryAt = step.retryAt
 		}
 	}
 	w.stopProbes(running)
 	if runs, err = w.containers(ctx); err != nil {
 		return time.Time{}, err
 	}
-	st := w.computeWith(pod, runs, waiting, sb.IP, now)
+	st := w.computeWith(pod, runs, waiting, sb, now)
 	if err := w.writeStatus(ctx, pod, st); err != nil {
 		return time.Time{}, err
 	}
 	return retryAt, nil
+}
+
+// containerStep is what syncing one container found.
+type containerStep struct {
+	// waiting is why it is not running, when the status should say more
+	// than the runtime can.
+	waiting *status.Waiting
+	// retryAt is when to sync again (a back-off ending); zero: on change.
+	retryAt time.Time
+	// running is the id of its running run.
+	running string
+}
+
+// syncContainer moves one container towards running: it starts its first
+// run, redoes a create that never started, applies the startup and
+// liveness probes' verdicts to a running run, and restarts an exited run
+// under policy (or at once when rerun) after the crash back-off.
+func (w *worker) syncContainer(ctx context.Context, pod *api.Pod, sb *runtime.Sandbox, c *api.Container, runs []*runtime.Container, policy string, rerun bool, now time.Time) (containerStep, error) {
+	var step containerStep
+	cur, _ := latest(runs)
+	switch {
+	case cur == nil:
+		step.waiting, step.retryAt = w.start(ctx, pod, sb, c, 0)
+	case cur.Status == runtime.StatusCreated || cur.Status == runtime.StatusUnknown:
+		// A create that never started (a crash in between): redo it.
+		if err := w.m.rt.RemoveContainer(ctx, cur.ID); err != nil {
+			return step, err
+		}
+		step.waiting, step.retryAt = w.start(ctx, pod, sb, c, cur.RestartCount)
+	case cur.Status == runtime.StatusRunning:
+		step.running = cur.ID
+		w.ensureProbes(pod, sb, c, cur)
+		for _, kind := range []probe.Kind{probe.Startup, probe.Liveness} {
+			if ok, known := w.verdict(cur.ID, kind); known && !ok {
+				w.log.Info(string(kind)+" probe failed, restarting container", "container", c.GetName())
+				w.event(pod, "Normal", "Killing", "Container %s failed %s probe, will be restarted", c.GetName(), kind)
+				if err := w.m.rt.StopContainer(ctx, cur.ID, gracePeriod(pod)); err != nil {
+					return step, err
+				}
+				w.forget(cur.ID)
+				step.retryAt = time.Now()
+				break
+			}
+		}
+	case cur.Status == runtime.StatusExited && (rerun || status.ShouldRestart(policy, cur.ExitCode)):
+		delay := w.m.cfg.Backoff.RestartDelay(cur.RestartCount, cur.FinishedAt.Sub(cur.StartedAt))
+		if at := cur.FinishedAt.Add(delay); now.Before(at) {
+			step.waiting = &status.Waiting{Reason: status.ReasonCrashLoopBackOff,
+				Message: fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)", delay, c.GetName(),
+					pod.GetMetadata().GetName(), pod.GetMetadata().GetNamespace(), w.uid)}
+			w.event(pod, "Warning", "BackOff", "Back-off restarting failed container %s in pod %s", c.GetName(), pod.GetMetadata().GetName())
+			step.retryAt = at
+			return step, nil
+		}
+		step.waiting, step.retryAt = w.start(ctx, pod, sb, c, cur.RestartCount+1)
+		w.pruneRuns(ctx, runs, cur.RestartCount)
+	}
+	return step, nil
 }
 
 // start pulls the image and starts run restart of container c. It returns
@@ -395,21 +423,48 @@ func (w *worker) containers(ctx context.Context) (map[string][]*runtime.Containe
 	return out, nil
 }
 
-func (w *worker) compute(pod *api.Pod, runs map[string][]*runtime.Container, podIP string, now time.Time) *api.PodStatus {
-	return w.computeWith(pod, runs, nil, podIP, now)
+func (w *worker) compute(pod *api.Pod, runs map[string][]*runtime.Container, sb *runtime.Sandbox, now time.Time) *api.PodStatus {
+	return w.computeWith(pod, runs, nil, sb, now)
 }
 
-func (w *worker) computeWith(pod *api.Pod, runs map[string][]*runtime.Container, waiting map[string]*status.Waiting, podIP string, now time.Time) *api.PodStatus {
+// computeWith is the pod's status from its runs in sandbox sb (nil: none
+// yet) and what the worker knows better than containerd (waiting).
+func (w *worker) computeWith(pod *api.Pod, runs map[string][]*runtime.Container, waiting map[string]*status.Waiting, sb *runtime.Sandbox, now time.Time) *api.PodStatus {
+	var (
+		podIP          string
+		sandboxCreated time.Time
+	)
+	if sb != nil {
+		podIP, sandboxCreated = sb.IP, sb.CreatedAt
+	}
+	init := nextInit(pod, runs, sandboxCreated)
 	in := status.Input{Pod: pod, HostIP: w.m.cfg.NodeIP, PodIP: podIP, StartTime: w.startTime, Now: now}
-	for _, c := range pod.GetSpec().GetContainers() {
+	// notStarted are the running app containers whose startup probe has
+	// not succeeded yet: neither started nor ready.
+	notStarted := map[int]bool{}
+	for i, c := range pod.GetSpec().GetContainers() {
 		cur, prev := latest(runs[c.GetName()])
 		sc := status.Container{Spec: c, Current: cur, Previous: prev, Waiting: waiting[c.GetName()], Ready: true}
-		if cur != nil && c.GetReadinessProbe() != nil {
+		if cur == nil && sc.Waiting == nil && !init.done(pod) {
+			sc.Waiting = &status.Waiting{Reason: reasonPodInitializing}
+		}
+		if cur != nil && !w.started(c, cur.ID) {
+			sc.Ready = false
+			notStarted[i] = cur.Status == runtime.StatusRunning
+		} else if cur != nil && c.GetReadinessProbe() != nil {
 			sc.Ready, _ = w.verdict(cur.ID, probe.Readiness)
 		}
 		in.Containers = append(in.Containers, sc)
 	}
-	return status.Compute(in)
+	st := status.Compute(in)
+	for i, cs := range st.GetContainerStatuses() {
+		if notStarted[i] {
+			started := false
+			cs.Started = &started
+		}
+	}
+	applyInit(st, pod.GetStatus(), pod, init, initContainerStatuses(pod, runs, waiting, now), now)
+	return st
 }
 
 // writeStatus stores st as the pod's status unless it already is,
@@ -473,8 +528,10 @@ func (w *worker) hostPorts(pod *api.Pod) []cni.PortMapping {
 	return out
 }
 
-// podLimits are the pod cgroup's limits: the sum of the containers'
-// limits of a resource when every container has one, else none.
+// podLimits are the pod cgroup's limits, as Kubernetes computes them: for
+// a resource every container (init containers included) limits, the larger
+// of the app containers' sum and the largest init container's limit (init
+// containers run alone, before the app containers); else none.
 func podLimits(pod *api.Pod) (memory, cpuMilli int64, err error) {
 	memOK, cpuOK := true, true
 	for _, c := range pod.GetSpec().GetContainers() {
@@ -483,6 +540,14 @@ func podLimits(pod *api.Pod) (memory, cpuMilli int64, err error) {
 			return 0, 0, err
 		}
 		memory, cpuMilli = memory+m, cpuMilli+cpu
+		memOK, cpuOK = memOK && m > 0, cpuOK && cpu > 0
+	}
+	for _, c := range pod.GetSpec().GetInitContainers() {
+		m, cpu, err := limits(c)
+		if err != nil {
+			return 0, 0, err
+		}
+		memory, cpuMilli = max(memory, m), max(cpuMilli, cpu)
 		memOK, cpuOK = memOK && m > 0, cpuOK && cpu > 0
 	}
 	if !memOK {
@@ -525,8 +590,16 @@ func (w *worker) event(pod *api.Pod, typ, reason, format string, args ...any) {
 }
 
 // finished reports a pod whose every container exited for good under the
-// restartPolicy (Succeeded or Failed).
-func finished(pod *api.Pod, runs map[string][]*runtime.Container) bool {
+// restartPolicy (Succeeded or Failed), or whose init container failed
+// under restartPolicy Never (Failed: no app container ever runs).
+func finished(pod *api.Pod, runs map[string][]*runtime.Container, sb *runtime.Sandbox) bool {
+	var sandboxCreated time.Time
+	if sb != nil {
+		sandboxCreated = sb.CreatedAt
+	}
+	if nextInit(pod, runs, sandboxCreated).failed {
+		return true
+	}
 	cs := pod.GetSpec().GetContainers()
 	for _, c := range cs {
 		cur, _ := latest(runs[c.GetName()])
@@ -567,5 +640,5 @@ func (w *worker) finish(ctx context.Context, pod *api.Pod, sb *runtime.Sandbox, 
 	if err := w.m.vols.TearDown(w.uid); err != nil {
 		return err
 	}
-	return w.writeStatus(ctx, pod, w.compute(pod, runs, ip, now))
+	return w.writeStatus(ctx, pod, w.compute(pod, runs, sb, now))
 }

@@ -106,3 +106,53 @@ func TestLoopAppliesThresholds(t *testing.T) {
 		t.Errorf("unready after %v: the failure threshold of 2 was not applied", el)
 	}
 }
+
+// TestStartupLoopDecidesOnceAndStops: a startup probe reports one verdict,
+// success or failure after failureThreshold failures in a row, and then
+// stops probing without its context ending.
+func TestStartupLoopDecidesOnceAndStops(t *testing.T) {
+	tests := []struct {
+		name      string
+		results   []bool // the probe's results in order; later ones fail
+		threshold int32
+		want      bool
+		probes    int
+	}{
+		{"success at once", []bool{true}, 3, true, 1},
+		{"failures below the threshold, then success", []bool{false, false, true}, 3, true, 3},
+		{"one failure below a threshold of 2, then success", []bool{false, true}, 2, true, 2},
+		{"failureThreshold failures in a row fail it", nil, 2, false, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			probes := 0
+			p := &Prober{Exec: func(context.Context, string, []string, io.Writer) (int, error) {
+				probes++
+				if probes <= len(tt.results) && tt.results[probes-1] {
+					return 0, nil
+				}
+				return 1, nil
+			}}
+			ctx, cancel := context.WithCancel(context.Background())
+			t.Cleanup(cancel)
+			var verdicts []bool
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				pr := &api.Probe{Exec: &api.ExecAction{Command: []string{"x"}}, PeriodSeconds: 1, FailureThreshold: tt.threshold}
+				Loop(ctx, p, Startup, pr, Target{Container: &api.Container{Name: "c"}}, slog.New(slog.DiscardHandler), func(ok bool, _ string) { verdicts = append(verdicts, ok) })
+			}()
+			select {
+			case <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatal("startup loop still probing after 30s; it should stop once decided")
+			}
+			if len(verdicts) != 1 || verdicts[0] != tt.want {
+				t.Errorf("verdicts = %v, want exactly [%v]", verdicts, tt.want)
+			}
+			if probes != tt.probes {
+				t.Errorf("probed %d times, want %d", probes, tt.probes)
+			}
+		})
+	}
+}

@@ -14,6 +14,9 @@ type Kind string
 const (
 	Readiness Kind = "readiness"
 	Liveness  Kind = "liveness"
+	// Startup holds the other probes back until the container has started;
+	// its failure restarts the container, as liveness does.
+	Startup Kind = "startup"
 )
 
 // Loop probes one run of a container until ctx ends. It waits
@@ -21,6 +24,12 @@ const (
 // each time the verdict flips after failureThreshold failures or
 // successThreshold successes in a row. The verdict starts false for
 // readiness and true for liveness, as in Kubernetes.
+//
+// A startup probe decides once: it reports success after
+// successThreshold successes in a row, or failure after failureThreshold
+// failures in a row, and stops probing either way. A started container is
+// never probed for startup again; a failed one is restarted, and its next
+// run gets a loop of its own.
 func Loop(ctx context.Context, p *Prober, kind Kind, pr *api.Probe, t Target, log *slog.Logger, report func(ok bool, message string)) {
 	period := time.Duration(max(pr.GetPeriodSeconds(), 1)) * time.Second
 	success := int(max(pr.GetSuccessThreshold(), 1))
@@ -28,8 +37,12 @@ func Loop(ctx context.Context, p *Prober, kind Kind, pr *api.Probe, t Target, lo
 	if pr.GetFailureThreshold() == 0 {
 		failure = 3
 	}
+	// For a startup probe the verdict is unknown until it is decided:
+	// every result then disagrees with the verdict held, so both streaks
+	// count from the start.
 	verdict := kind == Liveness
 	streak := 0 // consecutive results that disagree with the verdict
+	var last *bool
 
 	timer := time.NewTimer(time.Duration(pr.GetInitialDelaySeconds()) * time.Second)
 	defer timer.Stop()
@@ -44,7 +57,22 @@ func Loop(ctx context.Context, p *Prober, kind Kind, pr *api.Probe, t Target, lo
 		if ctx.Err() != nil {
 			return
 		}
-		if ok == verdict {
+		if kind == Startup {
+			if last == nil || *last != ok {
+				streak = 0
+			}
+			last = &ok
+			streak++
+			need := failure
+			if ok {
+				need = success
+			}
+			if streak >= need {
+				log.Info("startup probe decided", "container", t.Container.GetName(), "started", ok, "message", msg)
+				report(ok, msg)
+				return
+			}
+		} else if ok == verdict {
 			streak = 0
 		} else {
 			streak++
