@@ -199,9 +199,17 @@ func (e *env) createPod(name string, containers ...*api.Container) *api.Pod {
 // watch sees every status the kubelet writes, even short-lived ones.
 func (e *env) waitPod(t testing.TB, name string, timeout time.Duration, what string, cond func(*api.Pod) bool) *api.Pod {
 	t.Helper()
+	return e.waitPodSince(t, name, "", timeout, what, cond)
+}
+
+// waitPodSince is waitPod over every version of the pod after
+// resourceVersion rv (empty: from the current one), so a test sees the
+// statuses the kubelet wrote from the pod's creation on.
+func (e *env) waitPodSince(t testing.TB, name, rv string, timeout time.Duration, what string, cond func(*api.Pod) bool) *api.Pod {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	w, err := e.pods().Watch(ctx, "default", client.ListOptions{FieldSelector: "metadata.name=" + name})
+	w, err := e.pods().Watch(ctx, "default", client.ListOptions{FieldSelector: "metadata.name=" + name, ResourceVersion: rv})
 	if err != nil {
 		t.Fatalf("watch pod %s: %v", name, err)
 	}
