@@ -1,14 +1,19 @@
 // Package pods runs the pods bound to this node: one worker goroutine per
-// pod makes containerd and the pod network match the pod's spec, restarts
-// containers under the restartPolicy with back-off, runs probes, reports
-// status to the apiserver when it changes, and on deletion stops the
-// containers gracefully, tears the sandbox down and removes the pod object.
+// pod makes containerd and the pod network match the pod's spec, runs the
+// init containers one at a time to completion before the app containers,
+// restarts containers under the restartPolicy with back-off, runs probes
+// (startup, then readiness and liveness), reports status to the apiserver
+// when it changes, and on deletion stops the containers gracefully, tears
+// the sandbox down and removes the pod object.
 //
 // Every sync is level-based: it reads what containerd runs (labels carry the
 // pod uid, container name and restart count) and acts on the difference, so
-// a restarted kubelet adopts running pods instead of restarting them. It
-// must never keep state that containerd cannot give back, beyond back-off
-// timers and probe verdicts that are fine to lose.
+// a restarted kubelet adopts running pods instead of restarting them, and
+// finds completed init containers completed. It must never keep state that
+// containerd cannot give back, beyond back-off timers and probe verdicts
+// that are fine to lose (a startup probe's success is taken back from the
+// pod's status, so a restarted kubelet does not hold a started container's
+// other probes back again).
 package pods
 
 import (

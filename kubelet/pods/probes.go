@@ -37,7 +37,7 @@ func (w *worker) startProbe(pod *api.Pod, sb *runtime.Sandbox, c *api.Container,
 	pctx, cancel := context.WithCancel(w.runCtx)
 	pr := &probeRun{containerID: run.ID, cancel: cancel, done: make(chan struct{})}
 	w.probes[key] = pr
-	target := probe.Target{Container: c, ContainerID: run.ID, PodIP: sb.IP}
+	target := probe.Target{Container: c, ContainerID: run.ID, PodIP: sb.IP, StartedAt: run.StartedAt}
 	w.log.Debug("starting probe", "probe", string(kind), "container", c.GetName(), "containerID", run.ID)
 	go func() {
 		defer close(pr.done)

@@ -36,6 +36,9 @@ type Target struct {
 	Container   *api.Container
 	ContainerID string
 	PodIP       string
+	// StartedAt is when the run started; initialDelaySeconds counts from
+	// it (zero: from the loop's start).
+	StartedAt time.Time
 }
 
 // Probe runs pr once; it reports success and, on failure, why.

@@ -156,3 +156,24 @@ func TestStartupLoopDecidesOnceAndStops(t *testing.T) {
 		})
 	}
 }
+
+// TestInitialDelayCountsFromTheRunsStart: a loop started long after its
+// container (behind a startup probe, or by a restarted kubelet) does not
+// wait initialDelaySeconds again.
+func TestInitialDelayCountsFromTheRunsStart(t *testing.T) {
+	p := &Prober{Exec: func(context.Context, string, []string, io.Writer) (int, error) { return 0, nil }}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		pr := &api.Probe{Exec: &api.ExecAction{Command: []string{"x"}}, InitialDelaySeconds: 3600}
+		target := Target{Container: &api.Container{Name: "c"}, StartedAt: time.Now().Add(-2 * time.Hour)}
+		Loop(ctx, p, Startup, pr, target, slog.New(slog.DiscardHandler), func(bool, string) {})
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the probe still waits for an initial delay that ended an hour ago")
+	}
+}

@@ -19,9 +19,11 @@ const (
 	Startup Kind = "startup"
 )
 
-// Loop probes one run of a container until ctx ends. It waits
-// initialDelaySeconds, then probes every periodSeconds, and calls report
-// each time the verdict flips after failureThreshold failures or
+// Loop probes one run of a container until ctx ends. It waits until
+// initialDelaySeconds after the run started (as in Kubernetes, a loop
+// started late, behind a startup probe or by a restarted kubelet, does not
+// wait the whole delay again), then probes every periodSeconds, and calls
+// report each time the verdict flips after failureThreshold failures or
 // successThreshold successes in a row. The verdict starts false for
 // readiness and true for liveness, as in Kubernetes.
 //
@@ -37,14 +39,17 @@ func Loop(ctx context.Context, p *Prober, kind Kind, pr *api.Probe, t Target, lo
 	if pr.GetFailureThreshold() == 0 {
 		failure = 3
 	}
-	// For a startup probe the verdict is unknown until it is decided:
-	// every result then disagrees with the verdict held, so both streaks
-	// count from the start.
 	verdict := kind == Liveness
 	streak := 0 // consecutive results that disagree with the verdict
-	var last *bool
+	// A startup probe has no verdict until it decides: its streak counts
+	// equal results in a row, of either kind.
+	var last bool
 
-	timer := time.NewTimer(time.Duration(pr.GetInitialDelaySeconds()) * time.Second)
+	delay := time.Duration(pr.GetInitialDelaySeconds()) * time.Second
+	if !t.StartedAt.IsZero() {
+		delay = max(delay-time.Since(t.StartedAt), 0)
+	}
+	timer := time.NewTimer(delay)
 	defer timer.Stop()
 	for {
 		select {
@@ -58,10 +63,10 @@ func Loop(ctx context.Context, p *Prober, kind Kind, pr *api.Probe, t Target, lo
 			return
 		}
 		if kind == Startup {
-			if last == nil || *last != ok {
+			if streak == 0 || ok != last {
 				streak = 0
 			}
-			last = &ok
+			last = ok
 			streak++
 			need := failure
 			if ok {
