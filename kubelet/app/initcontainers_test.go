@@ -39,6 +39,15 @@ func (e *env) runsOf(t *testing.T, uid, container string) []*runtime.Container {
 	return out
 }
 
+func readyCondition(p *api.Pod) *api.Condition {
+	for _, c := range p.GetStatus().GetConditions() {
+		if c.GetType() == "Ready" {
+			return c
+		}
+	}
+	return nil
+}
+
 func condition(p *api.Pod, typ string) string {
 	for _, c := range p.GetStatus().GetConditions() {
 		if c.GetType() == typ {
@@ -236,6 +245,21 @@ func TestStartupProbes(t *testing.T) {
 		p = e.waitPod(t, "slow-start", 10*time.Second, "still running", running)
 		if cs := p.GetStatus().GetContainerStatuses()[0]; cs.GetRestartCount() != 0 || !cs.GetStarted() {
 			t.Errorf("after starting: %v", cs)
+		}
+
+		// A restarted kubelet takes the container's start from the pod's
+		// status: it is not probed for startup again, so it never turns
+		// unstarted and unready (Ready keeps its lastTransitionTime).
+		readySince := readyCondition(p).GetLastTransitionTime().AsTime()
+		e.stop()
+		e.start()
+		time.Sleep(3 * time.Second) // a relist and a pod sync
+		p = e.waitPod(t, "slow-start", 10*time.Second, "still running", running)
+		if c := readyCondition(p); c.GetStatus() != "True" || !c.GetLastTransitionTime().AsTime().Equal(readySince) {
+			t.Errorf("after a kubelet restart Ready is %v, want True since %v", c, readySince)
+		}
+		if cs := p.GetStatus().GetContainerStatuses()[0]; cs.GetRestartCount() != 0 || !cs.GetStarted() {
+			t.Errorf("after a kubelet restart: %v", cs)
 		}
 	})
 
