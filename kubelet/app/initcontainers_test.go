@@ -110,6 +110,11 @@ func TestInitContainers(t *testing.T) {
 		if logs := e.containerLogs(t, "ordered", "second"); logs != "two\n" {
 			t.Errorf("logs of init container second = %q", logs)
 		}
+		// Without a container name, logs are the only app container's:
+		// init containers are asked for by name.
+		if logs := logsOf(t, e, "ordered", false); !strings.HasPrefix(logs, "app\n") {
+			t.Errorf("logs of the pod = %q, want the app container's", logs)
+		}
 
 		// Neither the app container's restart nor a kubelet restart runs
 		// the init containers again.

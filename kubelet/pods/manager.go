@@ -282,7 +282,8 @@ func (m *Manager) LogPath(uid, container string, restart int) string {
 
 // FindContainer returns the current run (previous false) or the one before
 // (previous true) of a pod's container, for exec and logs. An empty
-// container name means the pod's only container.
+// container name means the pod's only app container (init containers are
+// asked for by name, as in Kubernetes).
 func (m *Manager) FindContainer(ctx context.Context, namespace, pod, container string, previous bool) (*runtime.Container, error) {
 	ctrs, err := m.rt.Containers(ctx)
 	if err != nil {
@@ -290,13 +291,21 @@ func (m *Manager) FindContainer(ctx context.Context, namespace, pod, container s
 	}
 	var runs []*runtime.Container
 	names := map[string]bool{}
+	initializing := false
 	for _, c := range ctrs {
 		if c.Pod.Namespace == namespace && c.Pod.Name == pod {
+			if container == "" && m.isInitContainer(c.Pod.UID, c.Name) {
+				initializing = true
+				continue
+			}
 			names[c.Name] = true
 			if container == "" || c.Name == container {
 				runs = append(runs, c)
 			}
 		}
+	}
+	if len(names) == 0 && initializing {
+		return nil, fmt.Errorf("pod %s/%s is initializing, its containers have not started; name an init container: %w", namespace, pod, ErrNoContainers)
 	}
 	if len(names) == 0 {
 		return nil, fmt.Errorf("pod %s/%s: %w", namespace, pod, ErrNoContainers)
@@ -324,6 +333,24 @@ func (m *Manager) FindContainer(ctx context.Context, namespace, pod, container s
 		}
 	}
 	return nil, fmt.Errorf("previous terminated container %q in pod %s/%s: %w", cur.Name, namespace, pod, ErrNoContainers)
+}
+
+// isInitContainer reports whether name is an init container of the pod
+// with uid, as its worker knows the pod.
+func (m *Manager) isInitContainer(uid, name string) bool {
+	m.mu.Lock()
+	w := m.workers[uid]
+	m.mu.Unlock()
+	if w == nil {
+		return false
+	}
+	pod, _ := w.snapshot()
+	for _, c := range pod.GetSpec().GetInitContainers() {
+		if c.GetName() == name {
+			return true
+		}
+	}
+	return false
 }
 
 type discardEvents struct{}
