@@ -158,11 +158,13 @@ func TestInitContainers(t *testing.T) {
 		}
 	})
 
-	t.Run("an init container failing twice under OnFailure is restarted with back-off until it completes", func(t *testing.T) {
+	t.Run("an init container failing three times under OnFailure is restarted with back-off until it completes", func(t *testing.T) {
 		// /etc/hosts is the pod's own file (pods/<uid>/hosts on the node),
 		// kept across container restarts: a counter that survives them.
+		// Three failures: back-offs of 1s, 2s and 4s, so the kubelet
+		// reports the back-off even when slow to notice an exit.
 		created := e.createInitPod("init-flaky", "OnFailure",
-			[]*api.Container{busybox("flaky", `echo "# try" >> /etc/hosts; [ "$(grep -c '^# try' /etc/hosts)" -ge 3 ] || exit 1`)},
+			[]*api.Container{busybox("flaky", `echo "# try" >> /etc/hosts; [ "$(grep -c '^# try' /etc/hosts)" -ge 4 ] || exit 1`)},
 			busybox("app", "sleep 1000"))
 		seen := map[string]bool{}
 		p := e.waitPodSince(t, "init-flaky", created.GetMetadata().GetResourceVersion(), 90*time.Second, "Running", func(p *api.Pod) bool {
@@ -175,8 +177,8 @@ func TestInitContainers(t *testing.T) {
 			t.Errorf("kubectl STATUS never showed Init:CrashLoopBackOff; saw %v", seen)
 		}
 		cs := p.GetStatus().GetInitContainerStatuses()[0]
-		if cs.GetRestartCount() != 2 || cs.GetState().GetTerminated().GetExitCode() != 0 || !cs.GetReady() {
-			t.Errorf("init container status %v, want completed after 2 restarts", cs)
+		if cs.GetRestartCount() != 3 || cs.GetState().GetTerminated().GetExitCode() != 0 || !cs.GetReady() {
+			t.Errorf("init container status %v, want completed after 3 restarts", cs)
 		}
 		if last := cs.GetLastState().GetTerminated(); last.GetExitCode() != 1 || last.GetReason() != "Error" {
 			t.Errorf("init container lastState %v, want the failed run", last)
