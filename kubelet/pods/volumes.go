@@ -10,11 +10,6 @@ import (
 	"github.com/skiff-dev/skiff/proto/api"
 )
 
-// reasonCreateContainerConfigError is the waiting reason of a container
-// whose volumes cannot be set up (a ConfigMap or Secret that does not
-// exist, a hostPath of the wrong type), as Kubernetes names it.
-const reasonCreateContainerConfigError = "CreateContainerConfigError"
-
 // volumeState is the outcome of the pod's last volume set-up.
 type volumeState struct {
 	err      error // nil: every volume is ready
@@ -69,7 +64,7 @@ func (w *worker) volumesWaiting() (*status.Waiting, time.Time) {
 	if !volumes.Blocking(w.vol.err) {
 		return nil, time.Time{}
 	}
-	return &status.Waiting{Reason: reasonCreateContainerConfigError, Message: w.vol.err.Error()}, w.vol.next
+	return &status.Waiting{Reason: status.ReasonCreateContainerConfigError, Message: w.vol.err.Error()}, w.vol.next
 }
 
 // CleanupOrphanedPodDirs removes the directories, volumes first, of pods

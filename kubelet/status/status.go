@@ -25,9 +25,13 @@ const (
 	ReasonErrImageNeverPull    = "ErrImageNeverPull"
 	ReasonCrashLoopBackOff     = "CrashLoopBackOff"
 	ReasonCreateContainerError = "CreateContainerError"
-	ReasonCompleted            = "Completed"
-	ReasonError                = "Error"
-	ReasonPodCompleted         = "PodCompleted"
+	// ReasonCreateContainerConfigError: the pod's volumes cannot be set up
+	// (a ConfigMap or Secret that does not exist, a hostPath of the wrong
+	// type).
+	ReasonCreateContainerConfigError = "CreateContainerConfigError"
+	ReasonCompleted                  = "Completed"
+	ReasonError                      = "Error"
+	ReasonPodCompleted               = "PodCompleted"
 )
 
 // Pod phases.
