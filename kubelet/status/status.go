@@ -8,7 +8,10 @@
 package status
 
 import (
+	"slices"
 	"time"
+
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -245,34 +248,64 @@ func phase(restartPolicy string, css []*api.ContainerStatus) string {
 	}
 }
 
-// qosClass is Guaranteed when every container's limits equal its requests
-// for cpu and memory, BestEffort when none has any, else Burstable.
+// qosClass follows Kubernetes' ComputePodQOS over every container, init
+// containers included: BestEffort when none requests or limits cpu or
+// memory; Guaranteed when every container limits both and the pod's
+// summed requests equal its summed limits; else Burstable. A request left
+// out is its limit, as Kubernetes' defaulting makes it. Quantities compare
+// by value ("1" equals "1000m"); zero ones count as unset, as in
+// Kubernetes. The apiserver validates quantities: one that does not parse
+// is ignored.
 func qosClass(spec *api.PodSpec) string {
-	any, guaranteed := false, true
-	for _, c := range spec.GetContainers() {
+	requests, limits := map[string]resource.Quantity{}, map[string]resource.Quantity{}
+	add := func(sum map[string]resource.Quantity, name string, q resource.Quantity) {
+		if s, ok := sum[name]; ok {
+			q.Add(s)
+		}
+		sum[name] = q
+	}
+	guaranteed := true
+	for _, c := range slices.Concat(spec.GetContainers(), spec.GetInitContainers()) {
 		r := c.GetResources()
-		if len(r.GetLimits())+len(r.GetRequests()) > 0 {
-			any = true
-		}
-		for _, res := range []string{"cpu", "memory"} {
-			l, ok := r.GetLimits()[res]
-			if !ok {
-				guaranteed = false
-				continue
+		for _, name := range []string{"cpu", "memory"} {
+			lim, limOK := positive(r.GetLimits()[name])
+			req, reqOK := positive(r.GetRequests()[name])
+			if _, set := r.GetRequests()[name]; !set {
+				req, reqOK = lim, limOK
 			}
-			if req, ok := r.GetRequests()[res]; ok && req != l {
+			if reqOK {
+				add(requests, name, req)
+			}
+			if limOK {
+				add(limits, name, lim)
+			} else {
 				guaranteed = false
 			}
 		}
 	}
-	switch {
-	case !any:
+	if len(requests) == 0 && len(limits) == 0 {
 		return "BestEffort"
-	case guaranteed:
-		return "Guaranteed"
-	default:
-		return "Burstable"
 	}
+	if guaranteed && len(requests) == len(limits) {
+		for name, req := range requests {
+			if lim, ok := limits[name]; !ok || lim.Cmp(req) != 0 {
+				guaranteed = false
+			}
+		}
+		if guaranteed {
+			return "Guaranteed"
+		}
+	}
+	return "Burstable"
+}
+
+// positive parses a quantity, reporting whether it is above zero.
+func positive(s string) (resource.Quantity, bool) {
+	if s == "" {
+		return resource.Quantity{}, false
+	}
+	q, err := resource.ParseQuantity(s)
+	return q, err == nil && q.Sign() > 0
 }
 
 // ShouldRestart says whether a container that exited with code is

@@ -172,22 +172,44 @@ func TestComputeIsStableAcrossCalls(t *testing.T) {
 }
 
 func TestQOSClass(t *testing.T) {
-	res := func(limits, requests map[string]string) *api.PodSpec {
-		return &api.PodSpec{Containers: []*api.Container{{Resources: &api.ResourceRequirements{Limits: limits, Requests: requests}}}}
+	type rl = map[string]string
+	ctr := func(limits, requests rl) *api.Container {
+		return &api.Container{Resources: &api.ResourceRequirements{Limits: limits, Requests: requests}}
 	}
+	both := rl{"cpu": "1", "memory": "1Gi"}
 	tests := []struct {
-		spec *api.PodSpec
-		want string
+		name  string
+		app   []*api.Container
+		inits []*api.Container
+		want  string
 	}{
-		{res(nil, nil), "BestEffort"},
-		{res(map[string]string{"cpu": "1", "memory": "1Gi"}, nil), "Guaranteed"},
-		{res(map[string]string{"cpu": "1", "memory": "1Gi"}, map[string]string{"cpu": "500m"}), "Burstable"},
-		{res(nil, map[string]string{"cpu": "1"}), "Burstable"},
+		{name: "nothing requested or limited", app: []*api.Container{ctr(nil, nil)}, want: "BestEffort"},
+		{name: "limits only: requests default to them", app: []*api.Container{ctr(both, nil)}, want: "Guaranteed"},
+		{name: "requests equal to limits", app: []*api.Container{ctr(both, both)}, want: "Guaranteed"},
+		{name: "equal quantities spelt differently", app: []*api.Container{ctr(both, rl{"cpu": "1000m", "memory": "1024Mi"})}, want: "Guaranteed"},
+		{name: "a request below its limit", app: []*api.Container{ctr(both, rl{"cpu": "500m"})}, want: "Burstable"},
+		{name: "requests only", app: []*api.Container{ctr(nil, rl{"cpu": "1"})}, want: "Burstable"},
+		{name: "cpu limited, memory not", app: []*api.Container{ctr(rl{"cpu": "1"}, nil)}, want: "Burstable"},
+		{name: "zero quantities count as unset", app: []*api.Container{ctr(rl{"cpu": "0", "memory": "0"}, rl{"cpu": "0"})}, want: "BestEffort"},
+		{name: "other resources do not count", app: []*api.Container{ctr(rl{"ephemeral-storage": "1Gi"}, nil)}, want: "BestEffort"},
+		{name: "one of two app containers unlimited", app: []*api.Container{ctr(both, nil), ctr(nil, nil)}, want: "Burstable"},
+		{name: "every app and init container guaranteed", app: []*api.Container{ctr(both, nil)}, inits: []*api.Container{ctr(rl{"cpu": "2", "memory": "2Gi"}, nil)}, want: "Guaranteed"},
+		{name: "an unlimited init container makes a guaranteed app Burstable", app: []*api.Container{ctr(both, both)}, inits: []*api.Container{ctr(nil, nil)}, want: "Burstable"},
+		{name: "an init container's request below its limit", app: []*api.Container{ctr(both, nil)}, inits: []*api.Container{ctr(both, rl{"memory": "512Mi"})}, want: "Burstable"},
+		{name: "only an init container requests: Burstable, not BestEffort", app: []*api.Container{ctr(nil, nil)}, inits: []*api.Container{ctr(nil, rl{"memory": "64Mi"})}, want: "Burstable"},
+		{name: "only an init container limits", app: []*api.Container{ctr(nil, nil)}, inits: []*api.Container{ctr(both, nil)}, want: "Burstable"},
 	}
 	for _, tt := range tests {
-		if got := qosClass(tt.spec); got != tt.want {
-			t.Errorf("qosClass(%v) = %s, want %s", tt.spec, got, tt.want)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			spec := &api.PodSpec{Containers: tt.app, InitContainers: tt.inits}
+			if got := qosClass(spec); got != tt.want {
+				t.Errorf("qosClass = %s, want %s", got, tt.want)
+			}
+			p := &api.Pod{Spec: spec}
+			if got := Compute(Input{Pod: p, Now: t0}).GetQosClass(); got != tt.want {
+				t.Errorf("Compute's qosClass = %s, want %s", got, tt.want)
+			}
+		})
 	}
 }
 
