@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/skiff-dev/skiff/ctl/manifest"
 	"github.com/skiff-dev/skiff/ctl/printers"
@@ -58,7 +59,8 @@ Every document is checked before anything is created.`,
 	}
 	o.addFlags(c, "to use to create")
 	c.Flags().StringVarP(&output, "output", "o", "", "Output format. One of: (json, yaml, name)")
-	c.AddCommand(newCreateDeploymentCmd(streams, f), newCreateNamespaceCmd(streams, f), newCreateServiceCmd(streams, f))
+	c.AddCommand(newCreateConfigMapCmd(streams, f), newCreateDeploymentCmd(streams, f), newCreateNamespaceCmd(streams, f),
+		newCreateSecretCmd(streams, f), newCreateServiceCmd(streams, f))
 	return c
 }
 
@@ -158,7 +160,7 @@ type generatedOptions struct {
 }
 
 func (o *generatedOptions) addFlags(c *cobra.Command) {
-	c.Flags().StringVar(&o.dryRun, "dry-run", "none", `Must be "none" or "client". If client, only print the object that would be sent, without sending it.`)
+	c.Flags().StringVar(&o.dryRun, "dry-run", "none", `Must be "none", "server", or "client". If client strategy, only print the object that would be sent, without sending it. If server strategy, submit server-side request without persisting the resource.`)
 	c.Flags().Lookup("dry-run").NoOptDefVal = "client"
 	c.Flags().StringVarP(&o.output, "output", "o", "", "Output format. One of: (json, yaml, name)")
 }
@@ -173,24 +175,49 @@ func (o *generatedOptions) send(ctx context.Context, streams IOStreams, f *Facto
 		return err
 	}
 	switch o.dryRun {
-	case "none", "":
+	case "none", "", "server":
 	case "client":
 		if format.Kind == "" {
 			return printResult(streams.Out, format, obj, verb+" (dry run)")
 		}
 		return printResult(streams.Out, format, obj, "")
 	default:
-		return fmt.Errorf(`invalid dry-run value (%s). Must be "none" or "client"`, o.dryRun)
+		return fmt.Errorf(`invalid dry-run value (%s). Must be "none", "server", or "client"`, o.dryRun)
 	}
 	c, err := f.Client(ctx)
 	if err != nil {
 		return err
+	}
+	if o.dryRun == "server" {
+		admitted, err := createDryRun(ctx, c, info, obj)
+		if err != nil {
+			return withObject(err, info, obj.GetMetadata().GetName())
+		}
+		return printResult(streams.Out, format, admitted, verb+" (server dry run)")
 	}
 	created, err := client.ForKind(c, info).Create(ctx, obj)
 	if err != nil {
 		return withObject(err, info, obj.GetMetadata().GetName())
 	}
 	return printResult(streams.Out, format, created, verb)
+}
+
+// createDryRun has the server default and validate obj as a create would,
+// without storing it, and returns the object it would have stored.
+func createDryRun(ctx context.Context, cl *client.Client, info *kinds.Info, obj kinds.Object) (kinds.Object, error) {
+	a, err := anypb.New(obj)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", info.Kind, err)
+	}
+	out, err := cl.API.Create(ctx, &api.CreateRequest{Object: a, DryRun: true})
+	if err != nil {
+		return nil, err
+	}
+	admitted := info.New()
+	if err := out.UnmarshalTo(admitted); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", info.Kind, err)
+	}
+	return admitted, nil
 }
 
 func newCreateDeploymentCmd(streams IOStreams, f *Factory) *cobra.Command {

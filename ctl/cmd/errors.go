@@ -3,6 +3,7 @@ package cmd
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -57,7 +58,13 @@ func serverErrorMessage(err error) (string, bool) {
 	if errors.As(err, &oe) {
 		st, _ := status.FromError(oe.err)
 		if st.Code() == codes.InvalidArgument && oe.action == "" {
-			return fmt.Sprintf("The %s %q is invalid: %s", oe.info.Kind, oe.name, st.Message()), true
+			// Admission already says `ConfigMap "x" is invalid: `; kubectl
+			// says it once, in its own words.
+			msg := st.Message()
+			if _, causes, ok := strings.Cut(msg, fmt.Sprintf("%q is invalid: ", oe.name)); ok {
+				msg = causes
+			}
+			return fmt.Sprintf("The %s %q is invalid: %s", oe.info.Kind, oe.name, msg), true
 		}
 		return fmt.Sprintf("Error from server (%s): %s", reason(st.Code()), oe.message()), true
 	}

@@ -111,7 +111,7 @@ func kindTables() map[string]kindTable {
 			columns: []Column{{Name: "NAME"}, {Name: "TYPE"}, {Name: "DATA"}, {Name: "AGE"}},
 			row: func(obj kinds.Object, now time.Time) []string {
 				s := obj.(*api.Secret)
-				return []string{s.GetMetadata().GetName(), s.GetType(), strconv.Itoa(len(s.GetData())),
+				return []string{s.GetMetadata().GetName(), s.GetType(), strconv.Itoa(len(secretKeys(s))),
 					Age(s.GetMetadata().GetCreationTimestamp(), now)}
 			},
 		},

@@ -153,6 +153,13 @@ func Describe(out io.Writer, d Described, now time.Time) error {
 		return nil
 	case *api.Endpoints:
 		describeEndpoints(w, o)
+	case *api.ConfigMap:
+		describeConfigMap(w, out, o)
+	case *api.Secret:
+		// kubectl shows no events for a Secret.
+		describeSecret(w, o)
+		w.flush()
+		return nil
 	default:
 		if err := describeGeneric(w, d.Object); err != nil {
 			return err
