@@ -42,120 +42,44 @@ func runsOf(rs ...*runtime.Container) map[string][]*runtime.Container {
 	return out
 }
 
-func TestNextInitContainer(t *testing.T) {
-	tests := []struct {
-		name      string
-		policy    string
-		runs      map[string][]*runtime.Container
-		sandboxAt time.Duration // seconds after t0
-		want      initProgress
-		wantDone  bool
-	}{
-		{name: "nothing ran: the first is next", policy: "Always", want: initProgress{next: 0}},
-		{name: "the first running is waited for", policy: "Always", runs: runsOf(run("i1", 0, -1, 1)), want: initProgress{next: 0}},
-		{name: "a create that never started is next", policy: "Always",
-			runs: map[string][]*runtime.Container{"i1": {{Name: "i1", Status: runtime.StatusCreated}}}, want: initProgress{next: 0}},
-		{name: "the first completed: the second is next", policy: "Always", runs: runsOf(run("i1", 0, 0, 1)), want: initProgress{next: 1}},
-		{name: "both completed: done", policy: "Always", runs: runsOf(run("i1", 0, 0, 1), run("i2", 0, 0, 3)), want: initProgress{next: 2}, wantDone: true},
-		{name: "done although an app container restarted", policy: "Always",
-			runs: runsOf(run("i1", 0, 0, 1), run("i2", 0, 0, 3), run("app", 0, 1, 5), run("app", 1, -1, 7)), want: initProgress{next: 2}, wantDone: true},
-		{name: "a failure under OnFailure is restarted", policy: "OnFailure", runs: runsOf(run("i1", 0, 1, 1)), want: initProgress{next: 0}},
-		{name: "a failure under Always is restarted", policy: "Always", runs: runsOf(run("i1", 0, 1, 1)), want: initProgress{next: 0}},
-		{name: "a failure under Never fails the pod", policy: "Never", runs: runsOf(run("i1", 0, 0, 1), run("i2", 0, 2, 3)), want: initProgress{next: 1, failed: true}},
-		{name: "the latest run counts: failed twice, then completed", policy: "OnFailure",
-			runs: runsOf(run("i1", 0, 1, 1), run("i1", 1, 1, 3), run("i1", 2, 0, 5)), want: initProgress{next: 1}},
-		{name: "completed for an earlier sandbox: runs again", policy: "Always", sandboxAt: 10,
-			runs: runsOf(run("i1", 0, 0, 1), run("i2", 0, 0, 3)), want: initProgress{next: 0, rerun: true}},
-		{name: "completed again for the new sandbox: the next runs again", policy: "Always", sandboxAt: 10,
-			runs: runsOf(run("i1", 0, 0, 1), run("i1", 1, 0, 11), run("i2", 0, 0, 3)), want: initProgress{next: 1, rerun: true}},
-		{name: "an earlier sandbox's failure under Never does not fail the new one", policy: "Never", sandboxAt: 10,
-			runs: runsOf(run("i1", 0, 1, 1)), want: initProgress{next: 0, rerun: true}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			pod := initPod(tt.policy)
-			got := nextInit(pod, tt.runs, t0.Add(tt.sandboxAt*time.Second))
-			if got != tt.want || got.done(pod) != tt.wantDone {
-				t.Errorf("nextInit = %+v (done %v), want %+v (done %v)", got, got.done(pod), tt.want, tt.wantDone)
-			}
-		})
-	}
-	if p := (&api.Pod{Spec: &api.PodSpec{}}); !nextInit(p, nil, t0).done(p) {
-		t.Error("a pod without init containers is not initialised")
-	}
-}
-
 // statusWorker is a worker with no runtime: enough to compute statuses.
 func statusWorker() *worker {
 	return &worker{m: &Manager{cfg: Config{NodeIP: "192.168.1.2"}}, verdicts: map[string]bool{}, startTime: t0}
 }
 
-func TestStatusWithInitContainers(t *testing.T) {
+// TestStatusGathersInitContainers checks what the worker hands to
+// status.Compute (status tests the rules): the init containers' latest
+// runs, the worker's waiting states, and the sandbox whose runs count.
+func TestStatusGathersInitContainers(t *testing.T) {
 	backoff := &status.Waiting{Reason: status.ReasonCrashLoopBackOff, Message: "back-off 10s restarting failed container=i1"}
 	tests := []struct {
 		name        string
 		policy      string
 		runs        map[string][]*runtime.Container
 		waiting     map[string]*status.Waiting
+		sandboxAt   time.Duration // seconds after t0
 		wantPhase   string
 		wantKubectl string
-		// wantInit is the Initialized condition's status and message.
-		wantInit, wantInitMsg string
-		wantReadyReason       string
-		// wantInitStates are the init containers' states: waiting reason,
-		// "running", or "exit N"; wantApp the app container's.
-		wantInitStates []string
-		wantInitReady  []bool
-		wantApp        string
+		wantInit    []int32 // the init containers' restart counts
 	}{
-		{
-			name: "nothing ran", policy: "Always",
-			wantPhase: "Pending", wantKubectl: "Init:0/2", wantInit: "False", wantInitMsg: "containers with incomplete status: [i1 i2]",
-			wantReadyReason: "ContainersNotReady", wantInitStates: []string{"PodInitializing", "PodInitializing"}, wantInitReady: []bool{false, false}, wantApp: "PodInitializing",
-		},
-		{
-			name: "the first init container running", policy: "Always", runs: runsOf(run("i1", 0, -1, 1)),
-			wantPhase: "Pending", wantKubectl: "Init:0/2", wantInit: "False", wantInitMsg: "containers with incomplete status: [i1 i2]",
-			wantReadyReason: "ContainersNotReady", wantInitStates: []string{"running", "PodInitializing"}, wantInitReady: []bool{false, false}, wantApp: "PodInitializing",
-		},
-		{
-			name: "the first completed, the second running", policy: "Always", runs: runsOf(run("i1", 0, 0, 1), run("i2", 0, -1, 3)),
-			wantPhase: "Pending", wantKubectl: "Init:1/2", wantInit: "False", wantInitMsg: "containers with incomplete status: [i2]",
-			wantReadyReason: "ContainersNotReady", wantInitStates: []string{"exit 0", "running"}, wantInitReady: []bool{true, false}, wantApp: "PodInitializing",
-		},
-		{
-			name: "a failing init container in back-off", policy: "OnFailure", runs: runsOf(run("i1", 0, 1, 1), run("i1", 1, 1, 3)),
-			waiting:   map[string]*status.Waiting{"i1": backoff},
-			wantPhase: "Pending", wantKubectl: "Init:CrashLoopBackOff", wantInit: "False", wantInitMsg: "containers with incomplete status: [i1 i2]",
-			wantReadyReason: "ContainersNotReady", wantInitStates: []string{"CrashLoopBackOff", "PodInitializing"}, wantInitReady: []bool{false, false}, wantApp: "PodInitializing",
-		},
-		{
-			name: "a failed init container under Never fails the pod", policy: "Never", runs: runsOf(run("i1", 0, 0, 1), run("i2", 0, 3, 3)),
-			wantPhase: "Failed", wantKubectl: "Init:Error", wantInit: "False", wantInitMsg: "containers with incomplete status: [i2]",
-			wantReadyReason: "PodCompleted", wantInitStates: []string{"exit 0", "exit 3"}, wantInitReady: []bool{true, false}, wantApp: "PodInitializing",
-		},
-		{
-			name: "initialised, the app container being created", policy: "Always", runs: runsOf(run("i1", 0, 0, 1), run("i2", 0, 0, 3)),
-			wantPhase: "Pending", wantKubectl: "ContainerCreating", wantInit: "True",
-			wantReadyReason: "ContainersNotReady", wantInitStates: []string{"exit 0", "exit 0"}, wantInitReady: []bool{true, true}, wantApp: "ContainerCreating",
-		},
-		{
-			name: "initialised and running", policy: "Always", runs: runsOf(run("i1", 0, 0, 1), run("i2", 0, 0, 3), run("app", 0, -1, 5)),
-			wantPhase: "Running", wantKubectl: "Running", wantInit: "True",
-			wantInitStates: []string{"exit 0", "exit 0"}, wantInitReady: []bool{true, true}, wantApp: "running",
-		},
-		{
-			name: "an init container that failed before completing keeps its restarts", policy: "OnFailure",
-			runs:      runsOf(run("i1", 0, 1, 1), run("i1", 1, 1, 2), run("i1", 2, 0, 3), run("i2", 0, 0, 4), run("app", 0, -1, 5)),
-			wantPhase: "Running", wantKubectl: "Running", wantInit: "True",
-			wantInitStates: []string{"exit 0", "exit 0"}, wantInitReady: []bool{true, true}, wantApp: "running",
-		},
+		{name: "nothing ran", policy: "Always", wantPhase: "Pending", wantKubectl: "Init:0/2", wantInit: []int32{0, 0}},
+		{name: "the latest run of a restarted init container counts", policy: "OnFailure",
+			runs:      runsOf(run("i1", 0, 1, 1), run("i1", 1, 0, 3), run("i2", 0, -1, 5)),
+			wantPhase: "Pending", wantKubectl: "Init:1/2", wantInit: []int32{1, 0}},
+		{name: "the worker's back-off shows", policy: "OnFailure", runs: runsOf(run("i1", 0, 1, 1)),
+			waiting: map[string]*status.Waiting{"i1": backoff}, wantPhase: "Pending", wantKubectl: "Init:CrashLoopBackOff", wantInit: []int32{0, 0}},
+		{name: "a failure under Never fails the pod", policy: "Never", runs: runsOf(run("i1", 0, 2, 1)),
+			wantPhase: "Failed", wantKubectl: "Init:Error", wantInit: []int32{0, 0}},
+		{name: "runs before the sandbox do not count", policy: "Never", runs: runsOf(run("i1", 0, 2, 1)), sandboxAt: 10,
+			wantPhase: "Pending", wantKubectl: "Init:Error", wantInit: []int32{0, 0}},
+		{name: "initialised and running", policy: "Always", runs: runsOf(run("i1", 0, 0, 1), run("i2", 0, 0, 3), run("app", 0, -1, 5)),
+			wantPhase: "Running", wantKubectl: "Running", wantInit: []int32{0, 0}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			pod := initPod(tt.policy)
 			w := statusWorker()
-			st := w.computeWith(pod, tt.runs, tt.waiting, &runtime.Sandbox{IP: "10.1.0.5", CreatedAt: t0}, t0)
+			st := w.computeWith(pod, tt.runs, tt.waiting, &runtime.Sandbox{IP: "10.1.0.5", CreatedAt: t0.Add(tt.sandboxAt * time.Second)}, t0)
 			pod.Status = st
 			if st.GetPhase() != tt.wantPhase {
 				t.Errorf("phase = %s, want %s", st.GetPhase(), tt.wantPhase)
@@ -163,77 +87,20 @@ func TestStatusWithInitContainers(t *testing.T) {
 			if got := printers.PodStatus(pod); got != tt.wantKubectl {
 				t.Errorf("kubectl STATUS = %s, want %s", got, tt.wantKubectl)
 			}
-			conds := map[string]*api.Condition{}
-			for _, c := range st.GetConditions() {
-				conds[c.GetType()] = c
-			}
-			if c := conds["Initialized"]; c.GetStatus() != tt.wantInit || c.GetMessage() != tt.wantInitMsg {
-				t.Errorf("Initialized = %s %q, want %s %q", c.GetStatus(), c.GetMessage(), tt.wantInit, tt.wantInitMsg)
-			}
-			if tt.wantInit == "False" && conds["Initialized"].GetReason() != reasonContainersNotInitialized {
-				t.Errorf("Initialized reason = %q", conds["Initialized"].GetReason())
-			}
-			if r := conds["Ready"].GetReason(); r != tt.wantReadyReason {
-				t.Errorf("Ready reason = %q, want %q", r, tt.wantReadyReason)
+			if st.GetPodIp() != "10.1.0.5" || st.GetHostIp() != "192.168.1.2" {
+				t.Errorf("podIP %s hostIP %s, want the sandbox's and the node's", st.GetPodIp(), st.GetHostIp())
 			}
 			ics := st.GetInitContainerStatuses()
-			if len(ics) != 2 || ics[0].GetName() != "i1" || ics[1].GetName() != "i2" {
-				t.Fatalf("init container statuses %v, want i1 and i2 in order", ics)
+			if len(ics) != len(tt.wantInit) {
+				t.Fatalf("init container statuses %v, want %d", ics, len(tt.wantInit))
 			}
 			for i, cs := range ics {
-				if got := stateOf(cs); got != tt.wantInitStates[i] {
-					t.Errorf("%s state = %s, want %s", cs.GetName(), got, tt.wantInitStates[i])
+				if cs.GetRestartCount() != tt.wantInit[i] {
+					t.Errorf("%s restartCount = %d, want %d", cs.GetName(), cs.GetRestartCount(), tt.wantInit[i])
 				}
-				if cs.GetReady() != tt.wantInitReady[i] {
-					t.Errorf("%s ready = %v, want %v", cs.GetName(), cs.GetReady(), tt.wantInitReady[i])
-				}
-				cur, _ := latest(tt.runs[cs.GetName()])
-				if cur != nil && (cs.GetRestartCount() != int32(cur.RestartCount) || cs.GetContainerId() != "containerd://"+cur.ID) {
-					t.Errorf("%s restartCount %d id %s, want the latest run %d %s", cs.GetName(), cs.GetRestartCount(), cs.GetContainerId(), cur.RestartCount, cur.ID)
-				}
-			}
-			if got := stateOf(st.GetContainerStatuses()[0]); got != tt.wantApp {
-				t.Errorf("app state = %s, want %s", got, tt.wantApp)
 			}
 		})
 	}
-}
-
-func stateOf(cs *api.ContainerStatus) string {
-	s := cs.GetState()
-	switch {
-	case s.GetRunning() != nil:
-		return "running"
-	case s.GetTerminated() != nil:
-		return "exit " + string(rune('0'+s.GetTerminated().GetExitCode()))
-	default:
-		return s.GetWaiting().GetReason()
-	}
-}
-
-func TestInitializedKeepsItsTransitionTime(t *testing.T) {
-	pod := initPod("Always")
-	w := statusWorker()
-	sb := &runtime.Sandbox{IP: "10.1.0.5", CreatedAt: t0}
-	pod.Status = w.computeWith(pod, nil, nil, sb, t0)
-	later := w.computeWith(pod, runsOf(run("i1", 0, -1, 1)), nil, sb, t0.Add(time.Minute))
-	if got := initializedAt(later); !got.Equal(t0) {
-		t.Errorf("Initialized still False a minute later has lastTransitionTime %v, want %v", got, t0)
-	}
-	pod.Status = later
-	done := w.computeWith(pod, runsOf(run("i1", 0, 0, 1), run("i2", 0, 0, 3)), nil, sb, t0.Add(2*time.Minute))
-	if got := initializedAt(done); !got.Equal(t0.Add(2 * time.Minute)) {
-		t.Errorf("Initialized turned True with lastTransitionTime %v, want %v", got, t0.Add(2*time.Minute))
-	}
-}
-
-func initializedAt(st *api.PodStatus) time.Time {
-	for _, c := range st.GetConditions() {
-		if c.GetType() == "Initialized" {
-			return c.GetLastTransitionTime().AsTime()
-		}
-	}
-	return time.Time{}
 }
 
 func TestStartupProbeGatesStartedAndReady(t *testing.T) {

@@ -214,8 +214,8 @@ func (w *worker) sync(ctx context.Context, pod *api.Pod) (time.Time, error) {
 	// Init containers run one at a time, in order, each to completion;
 	// app containers start only once all have completed.
 	todo, policy, rerun := pod.GetSpec().GetContainers(), pod.GetSpec().GetRestartPolicy(), false
-	if init := nextInit(pod, runs, sb.CreatedAt); !init.done(pod) {
-		todo, policy, rerun = pod.GetSpec().GetInitContainers()[init.next:init.next+1], initRestartPolicy(pod), init.rerun
+	if init := nextInit(pod, runs, sb.CreatedAt); !init.Done {
+		todo, policy, rerun = pod.GetSpec().GetInitContainers()[init.Next:init.Next+1], status.InitRestartPolicy(policy), init.Rerun
 	}
 	for _, c := range todo {
 		step, err := w.syncContainer(ctx, pod, sb, c, runs[c.GetName()], policy, rerun, now)
@@ -428,43 +428,32 @@ func (w *worker) compute(pod *api.Pod, runs map[string][]*runtime.Container, sb 
 }
 
 // computeWith is the pod's status from its runs in sandbox sb (nil: none
-// yet) and what the worker knows better than containerd (waiting).
+// yet), what the worker knows better than containerd (waiting) and its
+// probes' verdicts. status.Compute has the rules.
 func (w *worker) computeWith(pod *api.Pod, runs map[string][]*runtime.Container, waiting map[string]*status.Waiting, sb *runtime.Sandbox, now time.Time) *api.PodStatus {
-	var (
-		podIP          string
-		sandboxCreated time.Time
-	)
+	in := status.Input{
+		Pod:            pod,
+		InitContainers: statusContainers(pod.GetSpec().GetInitContainers(), runs, waiting),
+		Containers:     statusContainers(pod.GetSpec().GetContainers(), runs, waiting),
+		HostIP:         w.m.cfg.NodeIP,
+		StartTime:      w.startTime,
+		Now:            now,
+	}
 	if sb != nil {
-		podIP, sandboxCreated = sb.IP, sb.CreatedAt
+		in.PodIP, in.SandboxCreated = sb.IP, sb.CreatedAt
 	}
-	init := nextInit(pod, runs, sandboxCreated)
-	in := status.Input{Pod: pod, HostIP: w.m.cfg.NodeIP, PodIP: podIP, StartTime: w.startTime, Now: now}
-	// notStarted are the running app containers whose startup probe has
-	// not succeeded yet: neither started nor ready.
-	notStarted := map[int]bool{}
-	for i, c := range pod.GetSpec().GetContainers() {
-		cur, prev := latest(runs[c.GetName()])
-		sc := status.Container{Spec: c, Current: cur, Previous: prev, Waiting: waiting[c.GetName()], Ready: true}
-		if cur == nil && sc.Waiting == nil && !init.done(pod) {
-			sc.Waiting = &status.Waiting{Reason: reasonPodInitializing}
+	for i := range in.Containers {
+		c := &in.Containers[i]
+		c.Ready = true
+		if c.Current == nil {
+			continue
 		}
-		if cur != nil && !w.started(c, cur.ID) {
-			sc.Ready = false
-			notStarted[i] = cur.Status == runtime.StatusRunning
-		} else if cur != nil && c.GetReadinessProbe() != nil {
-			sc.Ready, _ = w.verdict(cur.ID, probe.Readiness)
-		}
-		in.Containers = append(in.Containers, sc)
-	}
-	st := status.Compute(in)
-	for i, cs := range st.GetContainerStatuses() {
-		if notStarted[i] {
-			started := false
-			cs.Started = &started
+		c.Starting = !w.started(c.Spec, c.Current.ID)
+		if !c.Starting && c.Spec.GetReadinessProbe() != nil {
+			c.Ready, _ = w.verdict(c.Current.ID, probe.Readiness)
 		}
 	}
-	applyInit(st, pod.GetStatus(), pod, init, initContainerStatuses(pod, runs, waiting, now), now)
-	return st
+	return status.Compute(in)
 }
 
 // writeStatus stores st as the pod's status unless it already is,
@@ -597,7 +586,7 @@ func finished(pod *api.Pod, runs map[string][]*runtime.Container, sb *runtime.Sa
 	if sb != nil {
 		sandboxCreated = sb.CreatedAt
 	}
-	if nextInit(pod, runs, sandboxCreated).failed {
+	if nextInit(pod, runs, sandboxCreated).Failed {
 		return true
 	}
 	cs := pod.GetSpec().GetContainers()

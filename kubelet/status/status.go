@@ -1,7 +1,9 @@
-// Package status computes a pod's status — phase, conditions and container
-// states, exactly as kubectl reads them — from what the runtime reports and
-// what the pod worker knows (image pull errors, back-off). It also holds
-// the exponential back-off the workers apply to restarts and pulls.
+// Package status computes a pod's whole status — phase, conditions, QoS
+// class, init and app container states, exactly as kubectl reads them —
+// from what the runtime reports and what the pod worker knows (image pull
+// errors, back-off, probe verdicts). It also holds the rules the workers
+// act on: how far the init containers are, which exits are restarted, and
+// the exponential back-off of restarts and pulls.
 //
 // It must never do I/O: every input is passed in, including the time, so
 // the rules are testable in a table.
@@ -32,9 +34,15 @@ const (
 	// (a ConfigMap or Secret that does not exist, a hostPath of the wrong
 	// type).
 	ReasonCreateContainerConfigError = "CreateContainerConfigError"
-	ReasonCompleted                  = "Completed"
-	ReasonError                      = "Error"
-	ReasonPodCompleted               = "PodCompleted"
+	// ReasonPodInitializing: the container waits for the init
+	// containers (kubectl shows Init:N/M).
+	ReasonPodInitializing = "PodInitializing"
+	ReasonCompleted       = "Completed"
+	ReasonError           = "Error"
+	ReasonPodCompleted    = "PodCompleted"
+	// ReasonContainersNotInitialized is the Initialized condition's reason
+	// while an init container has not completed.
+	ReasonContainersNotInitialized = "ContainersNotInitialized"
 )
 
 // Pod phases.
@@ -61,23 +69,38 @@ type Container struct {
 	// running.
 	Waiting *Waiting
 	// Ready is the readiness probe's verdict (true when it has none).
+	// Ignored for init containers: one is ready once it completed.
 	Ready bool
+	// Starting: the current run has a startup probe that has not
+	// succeeded (yet). It is neither started nor ready, whatever Ready
+	// says.
+	Starting bool
 }
 
 // Input is everything the status depends on.
 type Input struct {
-	Pod        *api.Pod
-	Containers []Container // in spec order
-	HostIP     string
-	PodIP      string
-	StartTime  time.Time
-	Now        time.Time
+	Pod            *api.Pod
+	InitContainers []Container // in spec order
+	Containers     []Container // in spec order
+	// SandboxCreated is when the pod's current sandbox was made (zero:
+	// none yet): an init container's run from before it does not count.
+	SandboxCreated time.Time
+	HostIP         string
+	PodIP          string
+	StartTime      time.Time
+	Now            time.Time
 }
 
 // Compute returns the pod's status. Conditions keep their
 // lastTransitionTime from the pod's current status when unchanged, so a
 // status computed twice from the same facts is equal.
+//
+// Until every init container completed, the app containers that never ran
+// wait with PodInitializing, Initialized is False and the phase is the app
+// containers' (Pending while they wait); an init container that failed
+// under restartPolicy Never fails the pod.
 func Compute(in Input) *api.PodStatus {
+	init := NextInit(in.Pod.GetSpec().GetRestartPolicy(), in.InitContainers, in.SandboxCreated)
 	st := &api.PodStatus{HostIp: in.HostIP, PodIp: in.PodIP}
 	if in.PodIP != "" {
 		st.PodIps = []*api.PodIP{{Ip: in.PodIP}}
@@ -87,11 +110,18 @@ func Compute(in Input) *api.PodStatus {
 	}
 	allReady := len(in.Containers) > 0
 	for _, c := range in.Containers {
+		if c.Current == nil && c.Waiting == nil && !init.Done {
+			c.Waiting = &Waiting{Reason: ReasonPodInitializing}
+		}
 		cs := containerStatus(c)
 		st.ContainerStatuses = append(st.ContainerStatuses, cs)
 		allReady = allReady && cs.Ready
 	}
+	st.InitContainerStatuses = initContainerStatuses(in.InitContainers)
 	st.Phase = phase(in.Pod.GetSpec().GetRestartPolicy(), st.ContainerStatuses)
+	if init.Failed {
+		st.Phase = PhaseFailed
+	}
 	st.QosClass = qosClass(in.Pod.GetSpec())
 
 	ready := condition("ContainersReady", allReady)
@@ -105,7 +135,7 @@ func Compute(in Input) *api.PodStatus {
 	podReady.Type = "Ready"
 	st.Conditions = []*api.Condition{
 		condition("PodScheduled", true),
-		condition("Initialized", true),
+		initialized(in.InitContainers, init),
 		ready,
 		podReady,
 	}
@@ -157,8 +187,8 @@ func containerStatus(c Container) *api.ContainerStatus {
 	case cur != nil && cur.Status == runtime.StatusRunning:
 		cs.State = &api.ContainerState{Running: &api.ContainerStateRunning{StartedAt: ts(cur.StartedAt)}}
 		cs.LastState = terminatedState(c.Previous)
-		cs.Ready = c.Ready
-		started = true
+		cs.Ready = c.Ready && !c.Starting
+		started = !c.Starting
 	case cur != nil && cur.Status == runtime.StatusExited && c.Waiting == nil:
 		cs.State = terminatedState(cur)
 		cs.LastState = terminatedState(c.Previous)

@@ -248,3 +248,41 @@ func TestBackoffDoublesToMax(t *testing.T) {
 		t.Errorf("delay after a long healthy run = %v, want it reset to 10s", got)
 	}
 }
+
+func TestStartupProbeHoldsStartedAndReady(t *testing.T) {
+	tests := []struct {
+		name                     string
+		c                        Container
+		wantStarted, wantReady   bool
+		wantPhase, wantCondition string // wantCondition: ContainersReady's status
+	}{
+		{name: "running, started and ready", c: Container{Current: running(0), Ready: true},
+			wantStarted: true, wantReady: true, wantPhase: PhaseRunning, wantCondition: "True"},
+		{name: "running, started, readiness failing", c: Container{Current: running(0)},
+			wantStarted: true, wantPhase: PhaseRunning, wantCondition: "False"},
+		{name: "running, startup probe not yet succeeded: neither started nor ready", c: Container{Current: running(0), Ready: true, Starting: true},
+			wantPhase: PhaseRunning, wantCondition: "False"},
+		{name: "exited before its startup probe succeeded", c: Container{Current: exited(0, 1), Ready: true, Starting: true},
+			wantPhase: PhaseRunning, wantCondition: "False"},
+		{name: "not created yet", c: Container{Ready: true}, wantPhase: PhasePending, wantCondition: "False"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := pod("Always", "a")
+			tt.c.Spec = p.Spec.Containers[0]
+			st := Compute(Input{Pod: p, Containers: []Container{tt.c}, Now: t0})
+			cs := st.GetContainerStatuses()[0]
+			if cs.GetStarted() != tt.wantStarted || cs.GetReady() != tt.wantReady {
+				t.Errorf("started %v ready %v, want %v %v", cs.GetStarted(), cs.GetReady(), tt.wantStarted, tt.wantReady)
+			}
+			if st.GetPhase() != tt.wantPhase {
+				t.Errorf("phase = %s, want %s", st.GetPhase(), tt.wantPhase)
+			}
+			for _, c := range st.GetConditions() {
+				if c.GetType() == "ContainersReady" && c.GetStatus() != tt.wantCondition {
+					t.Errorf("ContainersReady = %s, want %s", c.GetStatus(), tt.wantCondition)
+				}
+			}
+		})
+	}
+}
