@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/skiff-dev/skiff/internal/client"
@@ -57,11 +58,12 @@ func (e *env) runIn(dir string, args ...string) result {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	expanded := make([]string, len(args))
 	for i, a := range args {
-		args[i] = strings.ReplaceAll(a, "$DIR", dir)
+		expanded[i] = strings.ReplaceAll(a, "$DIR", dir)
 	}
 	var out, errOut syncBuffer
-	code := Execute(ctx, args, IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}, f)
+	code := Execute(ctx, expanded, IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}, f)
 	return result{out: out.String(), err: errOut.String(), code: code}
 }
 
@@ -103,10 +105,10 @@ func TestCreateConfigMapFromEveryFlagForm(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(tc.data, cm.GetData()); diff != "" && len(tc.data)+len(cm.GetData()) > 0 {
+			if diff := cmp.Diff(tc.data, cm.GetData(), cmpopts.EquateEmpty()); diff != "" {
 				t.Errorf("data (-want +got):\n%s", diff)
 			}
-			if diff := cmp.Diff(tc.binary, cm.GetBinaryData()); diff != "" && len(tc.binary)+len(cm.GetBinaryData()) > 0 {
+			if diff := cmp.Diff(tc.binary, cm.GetBinaryData(), cmpopts.EquateEmpty()); diff != "" {
 				t.Errorf("binaryData (-want +got):\n%s", diff)
 			}
 		})
