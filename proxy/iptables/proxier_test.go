@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/skiff-dev/skiff/proxy/internal/netnstest"
 	"github.com/skiff-dev/skiff/proxy/services"
@@ -257,5 +258,38 @@ func TestRefusedSyncChangesNothingAndQuotesTheLine(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// The hourly full sync rewrites every chain, repairing one that something
+// else flushed, without reading the tables first.
+func TestHourlyFullSyncRepairsChains(t *testing.T) {
+	netnstest.Require(t, "iptables", "iptables-save", "iptables-restore")
+	ns := netnstest.New(t, "ipthour")
+	web := servicePort("default", "web", "http", "10.96.0.20", 80, "TCP", 0, "10.244.1.2:8080", "10.244.1.3:8080")
+	p := newProxier(t, ns)
+	ctx := context.Background()
+	sync := func() {
+		t.Helper()
+		if err := ns.Do(func() error { return p.Sync(ctx, []services.ServicePort{web}) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sync()
+	want := save(t, ns, "nat")
+	sep := EndpointChain(&web, web.Endpoints[0])
+	ns.MustExec(t, "iptables", "-t", "nat", "-F", sep)
+
+	sync() // nothing changed as far as the proxier knows: nothing written
+	if got := save(t, ns, "nat"); got == want {
+		t.Fatalf("flushing %s changed nothing; the test cannot tell a repair", sep)
+	}
+	p.lastFull = time.Now().Add(-2 * fullSyncPeriod)
+	// Reading the tables would take iptables: without it the rewrite must
+	// come from what the proxier knows.
+	p.path = "/nonexistent/iptables"
+	sync()
+	if got := save(t, ns, "nat"); got != want {
+		t.Errorf("the hourly sync did not repair %s:\n--- got\n%s\n--- want\n%s", sep, got, want)
 	}
 }
