@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
@@ -24,6 +25,12 @@ const (
 	maxMessageSize   = 64 << 20
 	keepaliveTime    = 15 * time.Second
 	keepaliveTimeout = 10 * time.Second
+	// maxReconnectDelay caps gRPC's reconnect back-off (default 120 s):
+	// after an apiserver outage of a minute, the default would leave
+	// kubelets and controllers waiting up to another minute once it is
+	// back. With jitter, 1,000 nodes reconnecting every 5 s at most are
+	// 200 handshakes a second.
+	maxReconnectDelay = 5 * time.Second
 )
 
 // Dial connects to the current context's apiservers. The connection closes
@@ -61,6 +68,7 @@ func (c *Context) Conn() (*grpc.ClientConn, error) {
 		// connection (a crashed VM), so watches and fail-over do not wait
 		// for TCP to give up. The apiserver allows pings every 5s.
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: keepaliveTime, Timeout: keepaliveTimeout, PermitWithoutStream: true}),
+		grpc.WithConnectParams(grpc.ConnectParams{Backoff: reconnectBackoff(), MinConnectTimeout: 20 * time.Second}),
 	}
 	secure := c.CertificateAuthority != ""
 	if secure {
@@ -96,6 +104,14 @@ func (c *Context) Conn() (*grpc.ClientConn, error) {
 		return nil, fmt.Errorf("context %q: %w", c.Name, err)
 	}
 	return conn, nil
+}
+
+// reconnectBackoff is gRPC's default back-off with its delay capped at
+// maxReconnectDelay.
+func reconnectBackoff() backoff.Config {
+	b := backoff.DefaultConfig
+	b.MaxDelay = maxReconnectDelay
+	return b
 }
 
 func (c *Context) tlsConfig() (*tls.Config, error) {
