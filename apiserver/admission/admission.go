@@ -100,6 +100,8 @@ func Default(obj kinds.Object) {
 		defaultService(o)
 	case *api.Endpoints:
 		defaultEndpoints(o)
+	case *api.Secret:
+		defaultSecret(o)
 	}
 }
 

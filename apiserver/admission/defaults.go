@@ -29,7 +29,31 @@ const (
 	strategyRollingUpdate        = "RollingUpdate"
 	strategyRecreate             = "Recreate"
 	defaultImageTagForPullAlways = "latest"
+	// DefaultSecretType is a Secret's type when it names none.
+	DefaultSecretType = "Opaque"
 )
+
+// defaultSecret folds stringData into data, stringData winning, and
+// empties it, as Kubernetes does on write: stringData is a write-only
+// convenience, so readers (the kubelet, ctl) only ever see data. An empty
+// type is Opaque.
+func defaultSecret(s *api.Secret) {
+	if s == nil {
+		return
+	}
+	if len(s.StringData) > 0 {
+		if s.Data == nil {
+			s.Data = make(map[string][]byte, len(s.StringData))
+		}
+		for k, v := range s.StringData {
+			s.Data[k] = []byte(v)
+		}
+		s.StringData = nil
+	}
+	if s.Type == "" {
+		s.Type = DefaultSecretType
+	}
+}
 
 func defaultPodSpec(s *api.PodSpec) {
 	if s.RestartPolicy == "" {

@@ -139,6 +139,17 @@ func TestDefault(t *testing.T) {
 			want: &api.Endpoints{Subsets: []*api.EndpointSubset{{Ports: []*api.EndpointPort{{Port: 80, Protocol: "TCP"}, {Port: 53, Protocol: "UDP"}}}}},
 		},
 		{
+			name: "secret: stringData folded into data over it, type Opaque",
+			in: &api.Secret{Data: map[string][]byte{"user": []byte("old"), "password": []byte("x")},
+				StringData: map[string]string{"user": "admin", "note": "n"}},
+			want: &api.Secret{Type: "Opaque", Data: map[string][]byte{"user": []byte("admin"), "password": []byte("x"), "note": []byte("n")}},
+		},
+		{
+			name: "secret: stringData alone, type kept",
+			in:   &api.Secret{Type: "kubernetes.io/basic-auth", StringData: map[string]string{"user": "admin"}},
+			want: &api.Secret{Type: "kubernetes.io/basic-auth", Data: map[string][]byte{"user": []byte("admin")}},
+		},
+		{
 			name: "kinds without defaults are untouched",
 			in:   validConfigMap(),
 			want: validConfigMap(),

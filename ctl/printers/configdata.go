@@ -8,31 +8,15 @@ import (
 	"github.com/skiff-dev/skiff/proto/api"
 )
 
-// secretKeys are the keys a Secret holds: data's and stringData's, once
-// each. The apiserver stores stringData as written (Kubernetes merges it
-// into data), and the kubelet merges it over data when it mounts the
-// Secret, so a key in both is one key.
+// secretKeys are a Secret's keys, sorted (the apiserver folds stringData
+// into data on write).
 func secretKeys(s *api.Secret) []string {
-	keys := make([]string, 0, len(s.GetData())+len(s.GetStringData()))
+	keys := make([]string, 0, len(s.GetData()))
 	for k := range s.GetData() {
 		keys = append(keys, k)
 	}
-	for k := range s.GetStringData() {
-		if _, dup := s.GetData()[k]; !dup {
-			keys = append(keys, k)
-		}
-	}
 	sort.Strings(keys)
 	return keys
-}
-
-// secretValueSize is the size of a key's value as mounted: stringData
-// wins over data.
-func secretValueSize(s *api.Secret, k string) int {
-	if v, ok := s.GetStringData()[k]; ok {
-		return len(v)
-	}
-	return len(s.GetData()[k])
 }
 
 // describeConfigMap is kubectl's: each data value in full under its key,
@@ -69,6 +53,6 @@ func describeSecret(w *describeWriter, s *api.Secret) {
 	w.line(0, "Data")
 	w.line(0, "====")
 	for _, k := range secretKeys(s) {
-		w.line(0, "%s:\t%d bytes", k, secretValueSize(s, k))
+		w.line(0, "%s:\t%d bytes", k, len(s.GetData()[k]))
 	}
 }

