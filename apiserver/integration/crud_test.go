@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/skiff-dev/skiff/internal/client"
 	"github.com/skiff-dev/skiff/internal/kinds"
@@ -436,5 +437,45 @@ func TestOversizedRequestIsRefused(t *testing.T) {
 	wantCode(t, err, codes.ResourceExhausted, "")
 	if _, err := client.For[*api.ConfigMap](c.Client).Get(ctx, "default", "big"); status.Code(err) != codes.NotFound {
 		t.Fatalf("oversized object stored: %v", err)
+	}
+}
+
+// A dry-run create answers as the create would (defaulted object, a taken
+// name refused) and stores nothing.
+func TestDryRunCreateStoresNothing(t *testing.T) {
+	c := testcluster.Start(t)
+	ctx := ctx(t)
+	pods := c.Client.Pods()
+	if _, err := pods.Create(ctx, &api.Pod{Metadata: meta("taken", "default"), Spec: podSpec()}); err != nil {
+		t.Fatal(err)
+	}
+	dryRun := func(name string) error {
+		a, err := anypb.New(&api.Pod{Metadata: meta(name, "default"), Spec: podSpec()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Client.API.Create(ctx, &api.CreateRequest{Object: a, DryRun: true})
+		return err
+	}
+	tests := []struct {
+		name string
+		code codes.Code
+	}{
+		{"free", codes.OK},
+		{"taken", codes.AlreadyExists},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := dryRun(tt.name); status.Code(err) != tt.code {
+				t.Fatalf("dry-run create of %q: %v, want %v", tt.name, err, tt.code)
+			}
+		})
+	}
+	list, _, err := pods.List(ctx, "default", client.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 {
+		t.Errorf("dry runs stored objects: %d pods, want only the one created", len(list))
 	}
 }

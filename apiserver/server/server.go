@@ -203,6 +203,13 @@ func (s *Server) Create(ctx context.Context, req *api.CreateRequest) (*anypb.Any
 			return nil, apiError(info, meta.Name, err)
 		}
 		if req.GetDryRun() {
+			// As a real create would, a dry run refuses a name taken.
+			key := s.key(info, meta.Namespace, meta.Name)
+			if exists, err := s.store.Exists(ctx, key); err != nil {
+				return nil, apiError(info, meta.Name, err)
+			} else if exists && !generated {
+				return nil, apiError(info, meta.Name, storage.ErrAlreadyExists)
+			}
 			return encode(obj)
 		}
 		sides, err := s.allocate(ctx, info, obj)
