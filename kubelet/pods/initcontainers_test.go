@@ -8,43 +8,17 @@ import (
 	"github.com/skiff-dev/skiff/kubelet/probe"
 	"github.com/skiff-dev/skiff/kubelet/runtime"
 	"github.com/skiff-dev/skiff/kubelet/status"
+	"github.com/skiff-dev/skiff/kubelet/status/statustest"
 	"github.com/skiff-dev/skiff/proto/api"
 )
 
-var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
-// initPod has init containers i1, i2 and app container app.
-func initPod(policy string) *api.Pod {
-	return &api.Pod{
-		Metadata: &api.ObjectMeta{Name: "p", Namespace: "default", Uid: "u"},
-		Spec: &api.PodSpec{RestartPolicy: policy,
-			InitContainers: []*api.Container{{Name: "i1", Image: "busybox"}, {Name: "i2", Image: "busybox"}},
-			Containers:     []*api.Container{{Name: "app", Image: "busybox"}}},
-	}
-}
 
-// run is a run of container name; exit < 0 means still running. It started
-// at t0+start seconds.
-func run(name string, restart, exit int, start time.Duration) *runtime.Container {
-	c := &runtime.Container{ID: name + "-" + string(rune('0'+restart)), Name: name, RestartCount: restart,
-		Status: runtime.StatusRunning, StartedAt: t0.Add(start * time.Second)}
-	if exit >= 0 {
-		c.Status, c.ExitCode, c.FinishedAt = runtime.StatusExited, exit, c.StartedAt.Add(time.Second)
-	}
-	return c
-}
 
-func runsOf(rs ...*runtime.Container) map[string][]*runtime.Container {
-	out := map[string][]*runtime.Container{}
-	for _, r := range rs {
-		out[r.Name] = append(out[r.Name], r)
-	}
-	return out
-}
 
 // statusWorker is a worker with no runtime: enough to compute statuses.
 func statusWorker() *worker {
-	return &worker{m: &Manager{cfg: Config{NodeIP: "192.168.1.2"}}, verdicts: map[string]bool{}, startTime: t0}
+	return &worker{m: &Manager{cfg: Config{NodeIP: "192.168.1.2"}}, verdicts: map[string]bool{}, startTime: statustest.T0}
 }
 
 // TestStatusGathersInitContainers checks what the worker hands to
@@ -57,29 +31,29 @@ func TestStatusGathersInitContainers(t *testing.T) {
 		policy      string
 		runs        map[string][]*runtime.Container
 		waiting     map[string]*status.Waiting
-		sandboxAt   time.Duration // seconds after t0
+		sandboxAt   time.Duration // seconds after statustest.T0
 		wantPhase   string
 		wantKubectl string
 		wantInit    []int32 // the init containers' restart counts
 	}{
 		{name: "nothing ran", policy: "Always", wantPhase: "Pending", wantKubectl: "Init:0/2", wantInit: []int32{0, 0}},
 		{name: "the latest run of a restarted init container counts", policy: "OnFailure",
-			runs:      runsOf(run("i1", 0, 1, 1), run("i1", 1, 0, 3), run("i2", 0, -1, 5)),
+			runs:      statustest.RunsOf(statustest.Run("i1", 0, 1, 1), statustest.Run("i1", 1, 0, 3), statustest.Run("i2", 0, -1, 5)),
 			wantPhase: "Pending", wantKubectl: "Init:1/2", wantInit: []int32{1, 0}},
-		{name: "the worker's back-off shows", policy: "OnFailure", runs: runsOf(run("i1", 0, 1, 1)),
+		{name: "the worker's back-off shows", policy: "OnFailure", runs: statustest.RunsOf(statustest.Run("i1", 0, 1, 1)),
 			waiting: map[string]*status.Waiting{"i1": backoff}, wantPhase: "Pending", wantKubectl: "Init:CrashLoopBackOff", wantInit: []int32{0, 0}},
-		{name: "a failure under Never fails the pod", policy: "Never", runs: runsOf(run("i1", 0, 2, 1)),
+		{name: "a failure under Never fails the pod", policy: "Never", runs: statustest.RunsOf(statustest.Run("i1", 0, 2, 1)),
 			wantPhase: "Failed", wantKubectl: "Init:Error", wantInit: []int32{0, 0}},
-		{name: "runs before the sandbox do not count", policy: "Never", runs: runsOf(run("i1", 0, 2, 1)), sandboxAt: 10,
+		{name: "runs before the sandbox do not count", policy: "Never", runs: statustest.RunsOf(statustest.Run("i1", 0, 2, 1)), sandboxAt: 10,
 			wantPhase: "Pending", wantKubectl: "Init:Error", wantInit: []int32{0, 0}},
-		{name: "initialised and running", policy: "Always", runs: runsOf(run("i1", 0, 0, 1), run("i2", 0, 0, 3), run("app", 0, -1, 5)),
+		{name: "initialised and running", policy: "Always", runs: statustest.RunsOf(statustest.Run("i1", 0, 0, 1), statustest.Run("i2", 0, 0, 3), statustest.Run("app", 0, -1, 5)),
 			wantPhase: "Running", wantKubectl: "Running", wantInit: []int32{0, 0}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			pod := initPod(tt.policy)
+			pod := statustest.InitPod(tt.policy)
 			w := statusWorker()
-			st := w.computeWith(pod, tt.runs, tt.waiting, &runtime.Sandbox{IP: "10.1.0.5", CreatedAt: t0.Add(tt.sandboxAt * time.Second)}, t0)
+			st := w.computeWith(pod, tt.runs, tt.waiting, &runtime.Sandbox{IP: "10.1.0.5", CreatedAt: statustest.T0.Add(tt.sandboxAt * time.Second)}, statustest.T0)
 			pod.Status = st
 			if st.GetPhase() != tt.wantPhase {
 				t.Errorf("phase = %s, want %s", st.GetPhase(), tt.wantPhase)
@@ -107,9 +81,9 @@ func TestStartupProbeGatesStartedAndReady(t *testing.T) {
 	pod := &api.Pod{Metadata: &api.ObjectMeta{Name: "p", Namespace: "default"}, Spec: &api.PodSpec{Containers: []*api.Container{{
 		Name: "app", StartupProbe: &api.Probe{Exec: &api.ExecAction{Command: []string{"true"}}},
 	}}}}
-	r := run("app", 0, -1, 1)
-	runs := runsOf(r)
-	sb := &runtime.Sandbox{IP: "10.1.0.5", CreatedAt: t0}
+	r := statustest.Run("app", 0, -1, 1)
+	runs := statustest.RunsOf(r)
+	sb := &runtime.Sandbox{IP: "10.1.0.5", CreatedAt: statustest.T0}
 	tests := []struct {
 		name        string
 		verdict     *bool
@@ -132,7 +106,7 @@ func TestStartupProbeGatesStartedAndReady(t *testing.T) {
 				w.verdicts[probeKey(r.ID, probe.Startup)] = *tt.verdict
 			}
 			w.adoptStarted(p, p.Spec.Containers[0], r.ID)
-			cs := w.computeWith(p, runs, nil, sb, t0).GetContainerStatuses()[0]
+			cs := w.computeWith(p, runs, nil, sb, statustest.T0).GetContainerStatuses()[0]
 			if cs.GetStarted() != tt.wantStarted || cs.GetReady() != tt.wantStarted {
 				t.Errorf("started %v ready %v, want both %v", cs.GetStarted(), cs.GetReady(), tt.wantStarted)
 			}

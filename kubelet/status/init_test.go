@@ -6,37 +6,12 @@ import (
 
 	"github.com/skiff-dev/skiff/ctl/printers"
 	"github.com/skiff-dev/skiff/kubelet/runtime"
+	"github.com/skiff-dev/skiff/kubelet/status/statustest"
 	"github.com/skiff-dev/skiff/proto/api"
 )
 
-// initPod has init containers i1, i2 and app container app.
-func initPod(policy string) *api.Pod {
-	return &api.Pod{
-		Metadata: &api.ObjectMeta{Name: "p", Namespace: "default", Uid: "u"},
-		Spec: &api.PodSpec{RestartPolicy: policy,
-			InitContainers: []*api.Container{{Name: "i1", Image: "busybox"}, {Name: "i2", Image: "busybox"}},
-			Containers:     []*api.Container{{Name: "app", Image: "busybox"}}},
-	}
-}
 
-// run is a run of container name; exit < 0 means still running. It started
-// at t0+start seconds.
-func run(name string, restart, exit int, start time.Duration) *runtime.Container {
-	c := &runtime.Container{ID: name + "-" + string(rune('0'+restart)), Name: name, RestartCount: restart,
-		Status: runtime.StatusRunning, StartedAt: t0.Add(start * time.Second)}
-	if exit >= 0 {
-		c.Status, c.ExitCode, c.FinishedAt = runtime.StatusExited, exit, c.StartedAt.Add(time.Second)
-	}
-	return c
-}
 
-func runsOf(rs ...*runtime.Container) map[string][]*runtime.Container {
-	out := map[string][]*runtime.Container{}
-	for _, r := range rs {
-		out[r.Name] = append(out[r.Name], r)
-	}
-	return out
-}
 
 // containersOf pairs specs with their latest two runs, as the pod worker
 // does.
@@ -70,28 +45,28 @@ func TestNextInitContainer(t *testing.T) {
 		want      InitProgress
 	}{
 		{name: "nothing ran: the first is next", policy: "Always", want: InitProgress{Next: 0}},
-		{name: "the first running is waited for", policy: "Always", runs: runsOf(run("i1", 0, -1, 1)), want: InitProgress{Next: 0}},
+		{name: "the first running is waited for", policy: "Always", runs: statustest.RunsOf(statustest.Run("i1", 0, -1, 1)), want: InitProgress{Next: 0}},
 		{name: "a create that never started is next", policy: "Always",
 			runs: map[string][]*runtime.Container{"i1": {{Name: "i1", Status: runtime.StatusCreated}}}, want: InitProgress{Next: 0}},
-		{name: "the first completed: the second is next", policy: "Always", runs: runsOf(run("i1", 0, 0, 1)), want: InitProgress{Next: 1}},
-		{name: "both completed: done", policy: "Always", runs: runsOf(run("i1", 0, 0, 1), run("i2", 0, 0, 3)), want: InitProgress{Next: 2, Done: true}},
+		{name: "the first completed: the second is next", policy: "Always", runs: statustest.RunsOf(statustest.Run("i1", 0, 0, 1)), want: InitProgress{Next: 1}},
+		{name: "both completed: done", policy: "Always", runs: statustest.RunsOf(statustest.Run("i1", 0, 0, 1), statustest.Run("i2", 0, 0, 3)), want: InitProgress{Next: 2, Done: true}},
 		{name: "done although an app container restarted", policy: "Always",
-			runs: runsOf(run("i1", 0, 0, 1), run("i2", 0, 0, 3), run("app", 0, 1, 5), run("app", 1, -1, 7)), want: InitProgress{Next: 2, Done: true}},
-		{name: "a failure under OnFailure is restarted", policy: "OnFailure", runs: runsOf(run("i1", 0, 1, 1)), want: InitProgress{Next: 0}},
-		{name: "a failure under Always is restarted", policy: "Always", runs: runsOf(run("i1", 0, 1, 1)), want: InitProgress{Next: 0}},
-		{name: "a failure under Never fails the pod", policy: "Never", runs: runsOf(run("i1", 0, 0, 1), run("i2", 0, 2, 3)), want: InitProgress{Next: 1, Failed: true}},
+			runs: statustest.RunsOf(statustest.Run("i1", 0, 0, 1), statustest.Run("i2", 0, 0, 3), statustest.Run("app", 0, 1, 5), statustest.Run("app", 1, -1, 7)), want: InitProgress{Next: 2, Done: true}},
+		{name: "a failure under OnFailure is restarted", policy: "OnFailure", runs: statustest.RunsOf(statustest.Run("i1", 0, 1, 1)), want: InitProgress{Next: 0}},
+		{name: "a failure under Always is restarted", policy: "Always", runs: statustest.RunsOf(statustest.Run("i1", 0, 1, 1)), want: InitProgress{Next: 0}},
+		{name: "a failure under Never fails the pod", policy: "Never", runs: statustest.RunsOf(statustest.Run("i1", 0, 0, 1), statustest.Run("i2", 0, 2, 3)), want: InitProgress{Next: 1, Failed: true}},
 		{name: "the latest run counts: failed twice, then completed", policy: "OnFailure",
-			runs: runsOf(run("i1", 0, 1, 1), run("i1", 1, 1, 3), run("i1", 2, 0, 5)), want: InitProgress{Next: 1}},
+			runs: statustest.RunsOf(statustest.Run("i1", 0, 1, 1), statustest.Run("i1", 1, 1, 3), statustest.Run("i1", 2, 0, 5)), want: InitProgress{Next: 1}},
 		{name: "completed for an earlier sandbox: runs again", policy: "Always", sandboxAt: 10,
-			runs: runsOf(run("i1", 0, 0, 1), run("i2", 0, 0, 3)), want: InitProgress{Next: 0, Rerun: true}},
+			runs: statustest.RunsOf(statustest.Run("i1", 0, 0, 1), statustest.Run("i2", 0, 0, 3)), want: InitProgress{Next: 0, Rerun: true}},
 		{name: "completed again for the new sandbox: the next runs again", policy: "Always", sandboxAt: 10,
-			runs: runsOf(run("i1", 0, 0, 1), run("i1", 1, 0, 11), run("i2", 0, 0, 3)), want: InitProgress{Next: 1, Rerun: true}},
+			runs: statustest.RunsOf(statustest.Run("i1", 0, 0, 1), statustest.Run("i1", 1, 0, 11), statustest.Run("i2", 0, 0, 3)), want: InitProgress{Next: 1, Rerun: true}},
 		{name: "an earlier sandbox's failure under Never does not fail the new one", policy: "Never", sandboxAt: 10,
-			runs: runsOf(run("i1", 0, 1, 1)), want: InitProgress{Next: 0, Rerun: true}},
+			runs: statustest.RunsOf(statustest.Run("i1", 0, 1, 1)), want: InitProgress{Next: 0, Rerun: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			pod := initPod(tt.policy)
+			pod := statustest.InitPod(tt.policy)
 			got := NextInit(tt.policy, containersOf(pod.Spec.InitContainers, tt.runs, nil), t0.Add(tt.sandboxAt*time.Second))
 			if got != tt.want {
 				t.Errorf("NextInit = %+v, want %+v", got, tt.want)
@@ -127,46 +102,46 @@ func TestStatusWithInitContainers(t *testing.T) {
 			wantReadyReason: "ContainersNotReady", wantInitStates: []string{"PodInitializing", "PodInitializing"}, wantInitReady: []bool{false, false}, wantApp: "PodInitializing",
 		},
 		{
-			name: "the first init container running", policy: "Always", runs: runsOf(run("i1", 0, -1, 1)),
+			name: "the first init container running", policy: "Always", runs: statustest.RunsOf(statustest.Run("i1", 0, -1, 1)),
 			wantPhase: "Pending", wantKubectl: "Init:0/2", wantInit: "False", wantInitMsg: "containers with incomplete status: [i1 i2]",
 			wantReadyReason: "ContainersNotReady", wantInitStates: []string{"running", "PodInitializing"}, wantInitReady: []bool{false, false}, wantApp: "PodInitializing",
 		},
 		{
-			name: "the first completed, the second running", policy: "Always", runs: runsOf(run("i1", 0, 0, 1), run("i2", 0, -1, 3)),
+			name: "the first completed, the second running", policy: "Always", runs: statustest.RunsOf(statustest.Run("i1", 0, 0, 1), statustest.Run("i2", 0, -1, 3)),
 			wantPhase: "Pending", wantKubectl: "Init:1/2", wantInit: "False", wantInitMsg: "containers with incomplete status: [i2]",
 			wantReadyReason: "ContainersNotReady", wantInitStates: []string{"exit 0", "running"}, wantInitReady: []bool{true, false}, wantApp: "PodInitializing",
 		},
 		{
-			name: "a failing init container in back-off", policy: "OnFailure", runs: runsOf(run("i1", 0, 1, 1), run("i1", 1, 1, 3)),
+			name: "a failing init container in back-off", policy: "OnFailure", runs: statustest.RunsOf(statustest.Run("i1", 0, 1, 1), statustest.Run("i1", 1, 1, 3)),
 			waiting:   map[string]*Waiting{"i1": backoff},
 			wantPhase: "Pending", wantKubectl: "Init:CrashLoopBackOff", wantInit: "False", wantInitMsg: "containers with incomplete status: [i1 i2]",
 			wantReadyReason: "ContainersNotReady", wantInitStates: []string{"CrashLoopBackOff", "PodInitializing"}, wantInitReady: []bool{false, false}, wantApp: "PodInitializing",
 		},
 		{
-			name: "a failed init container under Never fails the pod", policy: "Never", runs: runsOf(run("i1", 0, 0, 1), run("i2", 0, 3, 3)),
+			name: "a failed init container under Never fails the pod", policy: "Never", runs: statustest.RunsOf(statustest.Run("i1", 0, 0, 1), statustest.Run("i2", 0, 3, 3)),
 			wantPhase: "Failed", wantKubectl: "Init:Error", wantInit: "False", wantInitMsg: "containers with incomplete status: [i2]",
 			wantReadyReason: "PodCompleted", wantInitStates: []string{"exit 0", "exit 3"}, wantInitReady: []bool{true, false}, wantApp: "PodInitializing",
 		},
 		{
-			name: "initialised, the app container being created", policy: "Always", runs: runsOf(run("i1", 0, 0, 1), run("i2", 0, 0, 3)),
+			name: "initialised, the app container being created", policy: "Always", runs: statustest.RunsOf(statustest.Run("i1", 0, 0, 1), statustest.Run("i2", 0, 0, 3)),
 			wantPhase: "Pending", wantKubectl: "ContainerCreating", wantInit: "True",
 			wantReadyReason: "ContainersNotReady", wantInitStates: []string{"exit 0", "exit 0"}, wantInitReady: []bool{true, true}, wantApp: "ContainerCreating",
 		},
 		{
-			name: "initialised and running", policy: "Always", runs: runsOf(run("i1", 0, 0, 1), run("i2", 0, 0, 3), run("app", 0, -1, 5)),
+			name: "initialised and running", policy: "Always", runs: statustest.RunsOf(statustest.Run("i1", 0, 0, 1), statustest.Run("i2", 0, 0, 3), statustest.Run("app", 0, -1, 5)),
 			wantPhase: "Running", wantKubectl: "Running", wantInit: "True",
 			wantInitStates: []string{"exit 0", "exit 0"}, wantInitReady: []bool{true, true}, wantApp: "running",
 		},
 		{
 			name: "an init container that failed before completing keeps its restarts", policy: "OnFailure",
-			runs:      runsOf(run("i1", 0, 1, 1), run("i1", 1, 1, 2), run("i1", 2, 0, 3), run("i2", 0, 0, 4), run("app", 0, -1, 5)),
+			runs:      statustest.RunsOf(statustest.Run("i1", 0, 1, 1), statustest.Run("i1", 1, 1, 2), statustest.Run("i1", 2, 0, 3), statustest.Run("i2", 0, 0, 4), statustest.Run("app", 0, -1, 5)),
 			wantPhase: "Running", wantKubectl: "Running", wantInit: "True",
 			wantInitStates: []string{"exit 0", "exit 0"}, wantInitReady: []bool{true, true}, wantApp: "running",
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			pod := initPod(tt.policy)
+			pod := statustest.InitPod(tt.policy)
 			st := Compute(initInput(pod, tt.runs, tt.waiting, t0))
 			pod.Status = st
 			if st.GetPhase() != tt.wantPhase {
@@ -226,14 +201,14 @@ func stateOf(cs *api.ContainerStatus) string {
 }
 
 func TestInitializedKeepsItsTransitionTime(t *testing.T) {
-	pod := initPod("Always")
+	pod := statustest.InitPod("Always")
 	pod.Status = Compute(initInput(pod, nil, nil, t0))
-	later := Compute(initInput(pod, runsOf(run("i1", 0, -1, 1)), nil, t0.Add(time.Minute)))
+	later := Compute(initInput(pod, statustest.RunsOf(statustest.Run("i1", 0, -1, 1)), nil, t0.Add(time.Minute)))
 	if got := initializedAt(later); !got.Equal(t0) {
 		t.Errorf("Initialized still False a minute later has lastTransitionTime %v, want %v", got, t0)
 	}
 	pod.Status = later
-	done := Compute(initInput(pod, runsOf(run("i1", 0, 0, 1), run("i2", 0, 0, 3)), nil, t0.Add(2*time.Minute)))
+	done := Compute(initInput(pod, statustest.RunsOf(statustest.Run("i1", 0, 0, 1), statustest.Run("i2", 0, 0, 3)), nil, t0.Add(2*time.Minute)))
 	if got := initializedAt(done); !got.Equal(t0.Add(2 * time.Minute)) {
 		t.Errorf("Initialized turned True with lastTransitionTime %v, want %v", got, t0.Add(2*time.Minute))
 	}

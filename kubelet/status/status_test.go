@@ -8,10 +8,11 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/skiff-dev/skiff/kubelet/runtime"
+	"github.com/skiff-dev/skiff/kubelet/status/statustest"
 	"github.com/skiff-dev/skiff/proto/api"
 )
 
-var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+var t0 = statustest.T0
 
 func pod(policy string, names ...string) *api.Pod {
 	p := &api.Pod{Metadata: &api.ObjectMeta{Name: "p", Namespace: "default", Uid: "u"}, Spec: &api.PodSpec{RestartPolicy: policy}}
