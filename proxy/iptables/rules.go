@@ -454,11 +454,12 @@ func Render(out io.Writer, ports []services.ServicePort, prev State, opts Option
 		}
 	}
 	staleNAT := staleChains(prev.Chains[tableNAT], g.inUse)
-	if !full && hasWork(staleNAT, g.svc, nat) {
+	switch {
+	case full: // the head is written, the service chains streamed
+		writeTableBody(dst, staleNAT, g.svc, nat)
+	case hasWork(staleNAT, g.svc, nat):
 		list := opts.ListLargeTransactions && wantListing(nat.nchains+g.svc.nchains+len(staleNAT), len(prev.Chains[tableNAT]))
 		dst.writeString(tableHead(tableNAT, list))
-	}
-	if full || hasWork(staleNAT, g.svc, nat) {
 		writeTableBody(dst, staleNAT, g.svc, nat)
 	}
 	if staleFilter := staleChains(prev.Chains[tableFilter], filterChains); hasWork(staleFilter, filter) {
