@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/skiff-dev/skiff/internal/mounts"
 )
 
 // stopGrace is how long a daemon gets between SIGTERM and SIGKILL.
@@ -65,7 +67,7 @@ func Down(ctx context.Context, cfg Config) error {
 
 	namespaces := clusterNamespaces(cfg, st.Namespaces)
 	keep(killStrays(ctx, cfg.StateDir, netnsIDs(namespaces)))
-	keep(unmountUnder(cfg.StateDir))
+	keep(mounts.UnmountAll(cfg.StateDir))
 
 	for _, ns := range namespaces {
 		if netnsExists(ns) {

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/skiff-dev/skiff/internal/imagebuild"
+	"github.com/skiff-dev/skiff/internal/mounts"
 )
 
 func TestConfigNames(t *testing.T) {
@@ -100,12 +101,6 @@ func TestStraysFindsDescendantsAndSkipsOthers(t *testing.T) {
 	}
 	if pids[other.Process.Pid] || pids[os.Getpid()] {
 		t.Fatalf("strays included an unrelated process or the test itself: %v", found)
-	}
-}
-
-func TestUnescapeMount(t *testing.T) {
-	if got := unescapeMount(`/a\040b/c`); got != "/a b/c" {
-		t.Fatalf("got %q", got)
 	}
 }
 
@@ -408,7 +403,7 @@ func assertNothingLeft(t *testing.T, c Config, st *State, containerPid int) {
 			t.Errorf("iptables %s still mentions %s:\n%s", table, c.ChainPrefix(), out)
 		}
 	}
-	mps, err := mountsUnder(c.StateDir)
+	mps, err := mounts.Under(c.StateDir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 
 	"github.com/skiff-dev/skiff/internal/client"
+	"github.com/skiff-dev/skiff/internal/mounts"
 	"github.com/skiff-dev/skiff/kubelet/volumes"
 	"github.com/skiff-dev/skiff/proto/api"
 )
@@ -74,15 +74,9 @@ func (e *env) deleteAndWaitGone(t *testing.T, name string) {
 // kubelet's) mount namespace.
 func mountsUnder(t *testing.T, dir string) []string {
 	t.Helper()
-	infos, err := mountinfo.GetMounts(func(i *mountinfo.Info) (skip, stop bool) {
-		return i.Mountpoint != dir && !strings.HasPrefix(i.Mountpoint, dir+"/"), false
-	})
+	out, err := mounts.Under(dir)
 	if err != nil {
 		t.Fatal(err)
-	}
-	var out []string
-	for _, i := range infos {
-		out = append(out, i.Mountpoint)
 	}
 	return out
 }

@@ -10,6 +10,8 @@ import (
 
 	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
+
+	"github.com/skiff-dev/skiff/internal/mounts"
 )
 
 // ErrSubPathEscapes is a subPath that leaves its volume, by '..', an
@@ -70,7 +72,7 @@ func bindSubPath(volume, sub, target string, create bool) error {
 
 	// A previous run of the container mounted here: its own mount
 	// namespace keeps its copy, so the kubelet's may go.
-	if err := unmountUnder(target); err != nil {
+	if err := mounts.UnmountAll(target); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(filepath.Dir(target), 0o750); err != nil {

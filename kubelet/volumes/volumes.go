@@ -30,6 +30,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/skiff-dev/skiff/internal/client"
+	"github.com/skiff-dev/skiff/internal/mounts"
 	"github.com/skiff-dev/skiff/proto/api"
 )
 
@@ -365,7 +366,7 @@ func (m *Manager) TearDown(uid string) error {
 	if err := checkUID(uid); err != nil {
 		return err
 	}
-	if err := unmountUnder(m.PodDir(uid)); err != nil {
+	if err := mounts.UnmountAll(m.PodDir(uid)); err != nil {
 		return fmt.Errorf("tear down volumes of pod %s: %w", uid, err)
 	}
 	for _, dir := range []string{m.subPathsDir(uid), m.VolumesDir(uid)} {

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/skiff-dev/skiff/internal/mounts"
 	"github.com/skiff-dev/skiff/proto/api"
 )
 
@@ -72,7 +73,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	root := t.TempDir()
 	t.Cleanup(func() {
-		if err := unmountUnder(root); err != nil {
+		if err := mounts.UnmountAll(root); err != nil {
 			t.Errorf("clean up mounts: %v", err)
 		}
 	})
@@ -182,12 +183,12 @@ func TestHostPathTypeChecks(t *testing.T) {
 				t.Errorf("created file mode %v, want 0644", info.Mode().Perm())
 			}
 			// The mount is the host path itself, writable unless asked.
-			mounts, err := f.m.Mounts(pod, &api.Container{Name: "c", VolumeMounts: []*api.VolumeMount{{Name: "h", MountPath: "/h", ReadOnly: true}}})
+			specMounts, err := f.m.Mounts(pod, &api.Container{Name: "c", VolumeMounts: []*api.VolumeMount{{Name: "h", MountPath: "/h", ReadOnly: true}}})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(mounts) != 1 || mounts[0].Source != tc.path || !slices.Contains(mounts[0].Options, "ro") {
-				t.Errorf("mounts %+v, want a read-only bind of %s", mounts, tc.path)
+			if len(specMounts) != 1 || specMounts[0].Source != tc.path || !slices.Contains(specMounts[0].Options, "ro") {
+				t.Errorf("mounts %+v, want a read-only bind of %s", specMounts, tc.path)
 			}
 		})
 	}
@@ -344,11 +345,11 @@ func TestSecretVolumeOnTmpfsAndMissingObjects(t *testing.T) {
 	if info, err := os.Stat(f.m.VolumesDir("sec")); err != nil || info.Mode().Perm() != 0o750 {
 		t.Errorf("volumes dir mode %v (%v), want 0750", info.Mode().Perm(), err)
 	}
-	mounts, err := f.m.Mounts(pod, &api.Container{Name: "c", VolumeMounts: []*api.VolumeMount{{Name: "creds", MountPath: "/secret"}, {Name: "config", MountPath: "/cfg"}}})
+	specMounts, err := f.m.Mounts(pod, &api.Container{Name: "c", VolumeMounts: []*api.VolumeMount{{Name: "creds", MountPath: "/secret"}, {Name: "config", MountPath: "/cfg"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, mt := range mounts {
+	for _, mt := range specMounts {
 		if !slices.Contains(mt.Options, "ro") {
 			t.Errorf("%s mounted %v: configMap and secret volumes are always read-only", mt.Destination, mt.Options)
 		}
@@ -357,7 +358,7 @@ func TestSecretVolumeOnTmpfsAndMissingObjects(t *testing.T) {
 	if err := f.m.SetUp(ctx, pod); err != nil {
 		t.Fatal(err)
 	}
-	if mps, _ := mountsUnder(dir); len(mps) != 1 {
+	if mps, _ := mounts.Under(dir); len(mps) != 1 {
 		t.Errorf("mounts on the secret dir: %v, want one", mps)
 	}
 	// A ConfigMap deleted under a running pod: the volume keeps its last
@@ -401,7 +402,7 @@ func TestMemoryEmptyDirIsASizedTmpfs(t *testing.T) {
 	if err := f.m.TearDown("mem"); err != nil {
 		t.Fatal(err)
 	}
-	if mps, _ := mountsUnder(f.root); len(mps) != 0 {
+	if mps, _ := mounts.Under(f.root); len(mps) != 0 {
 		t.Errorf("mounts left: %v", mps)
 	}
 }
@@ -432,14 +433,14 @@ func TestTearDownNeverDeletesHostPathFiles(t *testing.T) {
 		{Name: "mem", MountPath: "/mem", SubPath: "made/here"},
 		{Name: "scratch", MountPath: "/scratch"},
 	}}
-	mounts, err := f.m.Mounts(pod, c)
+	specMounts, err := f.m.Mounts(pod, c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := readFile(t, filepath.Join(mounts[1].Source, "inner")); got != "sub/inner" {
+	if got := readFile(t, filepath.Join(specMounts[1].Source, "inner")); got != "sub/inner" {
 		t.Errorf("subPath dir mount shows %q", got)
 	}
-	if got := readFile(t, mounts[2].Source); got != "sub/deeper/file" {
+	if got := readFile(t, specMounts[2].Source); got != "sub/deeper/file" {
 		t.Errorf("subPath file mount shows %q", got)
 	}
 	if info, err := os.Stat(filepath.Join(f.m.volumeDir("hp", PluginEmptyDir, "mem"), "made/here")); err != nil || !info.IsDir() {
@@ -470,7 +471,7 @@ func TestTearDownNeverDeletesHostPathFiles(t *testing.T) {
 	if _, err := os.Stat(f.m.PodDir("hp")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("pod dir left: %v", err)
 	}
-	if mps, _ := mountsUnder(f.root); len(mps) != 0 {
+	if mps, _ := mounts.Under(f.root); len(mps) != 0 {
 		t.Errorf("mounts left: %v", mps)
 	}
 	// Tearing down again (a retried teardown) is fine.
@@ -512,10 +513,10 @@ func TestSubPathThatEscapesTheVolumeIsRefused(t *testing.T) {
 	for i, tc := range tests {
 		t.Run(tc.sub, func(t *testing.T) {
 			c := &api.Container{Name: "c" + string(rune('a'+i)), VolumeMounts: []*api.VolumeMount{{Name: "data", MountPath: "/data", SubPath: tc.sub}}}
-			mounts, err := f.m.Mounts(pod, c)
+			specMounts, err := f.m.Mounts(pod, c)
 			if !tc.escape {
-				if err != nil || len(mounts) != 1 || !mounted(t, mounts[0].Source) {
-					t.Fatalf("subPath %q: %v %+v", tc.sub, err, mounts)
+				if err != nil || len(specMounts) != 1 || !mounted(t, specMounts[0].Source) {
+					t.Fatalf("subPath %q: %v %+v", tc.sub, err, specMounts)
 				}
 				return
 			}
@@ -527,7 +528,7 @@ func TestSubPathThatEscapesTheVolumeIsRefused(t *testing.T) {
 			}
 		})
 	}
-	if mps, _ := mountsUnder(filepath.Join(f.m.PodDir("esc"), subPathsDirName)); len(mps) != 2 {
+	if mps, _ := mounts.Under(filepath.Join(f.m.PodDir("esc"), subPathsDirName)); len(mps) != 2 {
 		t.Errorf("subPath mounts %v, want exactly the two allowed ones", mps)
 	}
 	if err := f.m.RemovePodDir("esc"); err != nil {
@@ -543,7 +544,7 @@ func BenchmarkSetUpUnchanged(b *testing.B) {
 	}
 	root := b.TempDir()
 	b.Cleanup(func() {
-		if err := unmountUnder(root); err != nil {
+		if err := mounts.UnmountAll(root); err != nil {
 			b.Error(err)
 		}
 	})
