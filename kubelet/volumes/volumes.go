@@ -186,16 +186,9 @@ func (m *Manager) setUpVolume(ctx context.Context, pod *api.Pod, v *api.Volume) 
 	case v.GetHostPath() != nil:
 		return checkHostPath(v.GetHostPath().GetPath(), v.GetHostPath().GetType())
 	case v.GetConfigMap() != nil:
-		name := v.GetConfigMap().GetName()
-		if m.cfg.ConfigMaps == nil {
-			return errors.New("no apiserver client for configmaps")
-		}
-		cm, err := m.cfg.ConfigMaps.Get(ctx, ns, name)
-		if client.IsNotFound(err) {
-			return fmt.Errorf("configmap %q %w", name, ErrNotFound)
-		}
+		cm, err := fetch(ctx, m.cfg.ConfigMaps, "configmap", ns, v.GetConfigMap().GetName())
 		if err != nil {
-			return fmt.Errorf("get configmap %q: %w", name, err)
+			return err
 		}
 		files := map[string]file{}
 		for k, s := range cm.GetData() {
@@ -206,16 +199,9 @@ func (m *Manager) setUpVolume(ctx context.Context, pod *api.Pod, v *api.Volume) 
 		}
 		return m.writeVolume(uid, PluginConfigMap, v.GetName(), files, false)
 	case v.GetSecret() != nil:
-		name := v.GetSecret().GetSecretName()
-		if m.cfg.Secrets == nil {
-			return errors.New("no apiserver client for secrets")
-		}
-		sec, err := m.cfg.Secrets.Get(ctx, ns, name)
-		if client.IsNotFound(err) {
-			return fmt.Errorf("secret %q %w", name, ErrNotFound)
-		}
+		sec, err := fetch(ctx, m.cfg.Secrets, "secret", ns, v.GetSecret().GetSecretName())
 		if err != nil {
-			return fmt.Errorf("get secret %q: %w", name, err)
+			return err
 		}
 		files := map[string]file{}
 		for k, b := range sec.GetData() {
@@ -224,6 +210,23 @@ func (m *Manager) setUpVolume(ctx context.Context, pod *api.Pod, v *api.Volume) 
 		return m.writeVolume(uid, PluginSecret, v.GetName(), files, true)
 	}
 	return errors.New("unsupported volume type")
+}
+
+// fetch reads the ConfigMap or Secret (kind) a volume shows; a missing one
+// is ErrNotFound.
+func fetch[T any](ctx context.Context, get Getter[T], kind, ns, name string) (T, error) {
+	var none T
+	if get == nil {
+		return none, fmt.Errorf("no apiserver client for %ss", kind)
+	}
+	obj, err := get.Get(ctx, ns, name)
+	if client.IsNotFound(err) {
+		return none, fmt.Errorf("%s %q %w", kind, name, ErrNotFound)
+	}
+	if err != nil {
+		return none, fmt.Errorf("get %s %q: %w", kind, name, err)
+	}
+	return obj, nil
 }
 
 // writeVolume brings a ConfigMap or Secret volume's directory up to date.
