@@ -245,6 +245,24 @@ func newSecret(name, ns, typ string, entries []dataEntry) *api.Secret {
 	return sec
 }
 
+// run is the RunE of a create subcommand that builds an object of kind
+// from NAME and the data sources: everything is read and checked before
+// anything is sent.
+func (s *dataSources) run(streams IOStreams, f *Factory, o *generatedOptions, kind string,
+	build func(name, ns string, entries []dataEntry) kinds.Object) func(*cobra.Command, []string) error {
+	return func(c *cobra.Command, args []string) error {
+		if len(args) != 1 {
+			return usageErrorf(c, "exactly one NAME is required, got %d", len(args))
+		}
+		entries, err := s.collect(kind, f.getenv)
+		if err != nil {
+			return err
+		}
+		ns, _ := f.DefaultNamespace()
+		return o.send(c.Context(), streams, f, build(args[0], ns, entries), "created")
+	}
+}
+
 func newCreateConfigMapCmd(streams IOStreams, f *Factory) *cobra.Command {
 	var src dataSources
 	o := &generatedOptions{}
@@ -275,17 +293,9 @@ pipes, etc). Content that is not valid UTF-8 goes to binaryData.`,
 
   # Create a new config map named my-config from an env file
   ctl create configmap my-config --from-env-file=path/to/foo.env`,
-		RunE: func(c *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return usageErrorf(c, "exactly one NAME is required, got %d", len(args))
-			}
-			entries, err := src.collect("ConfigMap", f.getenv)
-			if err != nil {
-				return err
-			}
-			ns, _ := f.DefaultNamespace()
-			return o.send(c.Context(), streams, f, newConfigMap(args[0], ns, entries), "created")
-		},
+		RunE: src.run(streams, f, o, "ConfigMap", func(name, ns string, entries []dataEntry) kinds.Object {
+			return newConfigMap(name, ns, entries)
+		}),
 	}
 	src.addFlags(c, "configmap")
 	o.addFlags(c)
@@ -336,17 +346,9 @@ etc).`,
 
   # Create a new secret named my-secret from env files
   ctl create secret generic my-secret --from-env-file=path/to/foo.env --from-env-file=path/to/bar.env`,
-		RunE: func(c *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return usageErrorf(c, "exactly one NAME is required, got %d", len(args))
-			}
-			entries, err := src.collect("Secret", f.getenv)
-			if err != nil {
-				return err
-			}
-			ns, _ := f.DefaultNamespace()
-			return o.send(c.Context(), streams, f, newSecret(args[0], ns, typ, entries), "created")
-		},
+		RunE: src.run(streams, f, o, "Secret", func(name, ns string, entries []dataEntry) kinds.Object {
+			return newSecret(name, ns, typ, entries)
+		}),
 	}
 	src.addFlags(c, "secret")
 	c.Flags().StringVar(&typ, "type", "Opaque", "The type of secret to create")
