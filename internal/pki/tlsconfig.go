@@ -25,8 +25,10 @@ func ReadPool(path string) (*x509.CertPool, error) {
 // tls.RequireAndVerifyClientCert refuses a caller without a valid
 // certificate at the handshake; tls.VerifyClientCertIfGiven lets it through
 // to another authenticator (bearer tokens).
+// The serving certificate is read again when its files change (a
+// renewal), from the next handshake on; the client CA is read once.
 func ServerTLS(certFile, keyFile, clientCAFile string, clientAuth tls.ClientAuthType) (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	kp, err := loadKeyPair(certFile, keyFile)
 	if err != nil {
 		return nil, fmt.Errorf("serving certificate: %w", err)
 	}
@@ -35,13 +37,14 @@ func ServerTLS(certFile, keyFile, clientCAFile string, clientAuth tls.ClientAuth
 		return nil, fmt.Errorf("client CA: %w", err)
 	}
 	return &tls.Config{
-		Certificates: []tls.Certificate{cert}, ClientCAs: pool, ClientAuth: clientAuth,
+		GetCertificate: kp.getCertificate, ClientCAs: pool, ClientAuth: clientAuth,
 		MinVersion: tls.VersionTLS12,
 	}, nil
 }
 
 // ClientTLS is the TLS of a client that verifies servers against caFile
-// and, when certFile is set, presents certFile/keyFile as its identity.
+// and, when certFile is set, presents certFile/keyFile as its identity,
+// read again when the files change.
 func ClientTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
 	pool, err := ReadPool(caFile)
 	if err != nil {
@@ -49,11 +52,11 @@ func ClientTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
 	}
 	tc := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	if certFile != "" {
-		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		kp, err := loadKeyPair(certFile, keyFile)
 		if err != nil {
 			return nil, fmt.Errorf("client certificate: %w", err)
 		}
-		tc.Certificates = []tls.Certificate{cert}
+		tc.GetClientCertificate = kp.getClientCertificate
 	}
 	return tc, nil
 }
