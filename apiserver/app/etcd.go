@@ -12,6 +12,8 @@ import (
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.etcd.io/etcd/server/v3/etcdserver/api/v3client"
 	"go.uber.org/zap"
+
+	"github.com/skiff-dev/skiff/internal/pki"
 )
 
 // etcdBackend is either an embedded etcd server, reached in-process through
@@ -66,11 +68,11 @@ func (cfg Config) etcdTLS() (*tls.Config, error) {
 	}
 	tc := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	if cfg.EtcdCertFile != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.EtcdCertFile, cfg.EtcdKeyFile)
+		get, err := pki.ClientCertificate(cfg.EtcdCertFile, cfg.EtcdKeyFile)
 		if err != nil {
 			return nil, fmt.Errorf("--etcd-certfile/--etcd-keyfile: %w", err)
 		}
-		tc.Certificates = []tls.Certificate{cert}
+		tc.GetClientCertificate = get
 	}
 	return tc, nil
 }

@@ -3,10 +3,8 @@ package clientconfig
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"net"
-	"os"
 	"time"
 
 	"google.golang.org/grpc"
@@ -18,6 +16,7 @@ import (
 	"google.golang.org/grpc/resolver/manual"
 
 	"github.com/skiff-dev/skiff/internal/client"
+	"github.com/skiff-dev/skiff/internal/pki"
 )
 
 const (
@@ -115,21 +114,19 @@ func reconnectBackoff() backoff.Config {
 }
 
 func (c *Context) tlsConfig() (*tls.Config, error) {
-	pem, err := os.ReadFile(c.path(c.CertificateAuthority))
+	pool, err := pki.ReadPool(c.path(c.CertificateAuthority))
 	if err != nil {
 		return nil, fmt.Errorf("context %q: certificateAuthority: %w", c.Name, err)
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("context %q: certificateAuthority %s: no PEM certificate", c.Name, c.CertificateAuthority)
-	}
 	tc := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	if c.ClientCertificate != "" {
-		cert, err := tls.LoadX509KeyPair(c.path(c.ClientCertificate), c.path(c.ClientKey))
+		// Read again when the files change: a renewed certificate is used
+		// from the next connection on.
+		get, err := pki.ClientCertificate(c.path(c.ClientCertificate), c.path(c.ClientKey))
 		if err != nil {
 			return nil, fmt.Errorf("context %q: clientCertificate/clientKey: %w", c.Name, err)
 		}
-		tc.Certificates = []tls.Certificate{cert}
+		tc.GetClientCertificate = get
 	}
 	return tc, nil
 }

@@ -71,7 +71,7 @@ func deadAddr(t *testing.T) string {
 	return addr
 }
 
-type pki struct {
+type testPKI struct {
 	dir              string
 	caCert           *x509.Certificate
 	caKey            *ecdsa.PrivateKey
@@ -80,9 +80,9 @@ type pki struct {
 	clientCrt, clKey string
 }
 
-func newPKI(t *testing.T) *pki {
+func newPKI(t *testing.T) *testPKI {
 	t.Helper()
-	p := &pki{dir: t.TempDir()}
+	p := &testPKI{dir: t.TempDir()}
 	var caDER []byte
 	p.caKey, caDER, p.caCert = p.issue(t, &x509.Certificate{
 		Subject: pkix.Name{CommonName: "skiff-ca"}, IsCA: true, BasicConstraintsValid: true,
@@ -111,7 +111,7 @@ func newPKI(t *testing.T) *pki {
 	return p
 }
 
-func (p *pki) issue(t *testing.T, tmpl *x509.Certificate) (*ecdsa.PrivateKey, []byte, *x509.Certificate) {
+func (p *testPKI) issue(t *testing.T, tmpl *x509.Certificate) (*ecdsa.PrivateKey, []byte, *x509.Certificate) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -136,7 +136,7 @@ func (p *pki) issue(t *testing.T, tmpl *x509.Certificate) (*ecdsa.PrivateKey, []
 	return key, der, cert
 }
 
-func (p *pki) writePEM(t *testing.T, name, typ string, der []byte) string {
+func (p *testPKI) writePEM(t *testing.T, name, typ string, der []byte) string {
 	t.Helper()
 	path := filepath.Join(p.dir, name)
 	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
@@ -145,7 +145,7 @@ func (p *pki) writePEM(t *testing.T, name, typ string, der []byte) string {
 	return path
 }
 
-func (p *pki) serverCreds(clientAuth tls.ClientAuthType) grpc.ServerOption {
+func (p *testPKI) serverCreds(clientAuth tls.ClientAuthType) grpc.ServerOption {
 	return grpc.Creds(credentials.NewTLS(&tls.Config{
 		Certificates: []tls.Certificate{p.serverCert}, ClientCAs: p.caPool, ClientAuth: clientAuth,
 	}))

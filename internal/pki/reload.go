@@ -64,6 +64,17 @@ func (kp *keyPair) current() *tls.Certificate {
 	return kp.cert
 }
 
+// ClientCertificate reads a client's certificate pair for
+// tls.Config.GetClientCertificate: read again when its files change,
+// presented only to servers that would accept it.
+func ClientCertificate(certFile, keyFile string) (func(*tls.CertificateRequestInfo) (*tls.Certificate, error), error) {
+	kp, err := loadKeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, err
+	}
+	return kp.getClientCertificate, nil
+}
+
 func (kp *keyPair) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	return kp.current(), nil
 }

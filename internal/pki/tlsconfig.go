@@ -52,11 +52,11 @@ func ClientTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
 	}
 	tc := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	if certFile != "" {
-		kp, err := loadKeyPair(certFile, keyFile)
+		get, err := ClientCertificate(certFile, keyFile)
 		if err != nil {
 			return nil, fmt.Errorf("client certificate: %w", err)
 		}
-		tc.GetClientCertificate = kp.getClientCertificate
+		tc.GetClientCertificate = get
 	}
 	return tc, nil
 }
