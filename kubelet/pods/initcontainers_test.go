@@ -12,10 +12,6 @@ import (
 	"github.com/skiff-dev/skiff/proto/api"
 )
 
-
-
-
-
 // statusWorker is a worker with no runtime: enough to compute statuses.
 func statusWorker() *worker {
 	return &worker{m: &Manager{cfg: Config{NodeIP: "192.168.1.2"}}, verdicts: map[string]bool{}, startTime: statustest.T0}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/containerd/containerd/api/services/tasks/v1"
 	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/defaults"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
@@ -148,12 +149,25 @@ func (r *Runtime) CreateContainer(ctx context.Context, spec ContainerSpec) (*Con
 	}
 	ctr, err := r.client.LoadContainer(ctx, id)
 	if errdefs.IsNotFound(err) {
-		ctr, err = r.client.NewContainer(ctx, id,
-			containerd.WithImage(spec.Img),
-			containerd.WithNewSnapshot(id, spec.Img),
-			containerd.WithContainerLabels(labels),
-			containerd.WithNewSpec(opts...),
-		)
+		newContainer := func() (containerd.Container, error) {
+			return r.client.NewContainer(ctx, id,
+				containerd.WithImage(spec.Img),
+				containerd.WithNewSnapshot(id, spec.Img),
+				containerd.WithContainerLabels(labels),
+				containerd.WithNewSpec(opts...),
+			)
+		}
+		ctr, err = newContainer()
+		if errdefs.IsAlreadyExists(err) {
+			// No container, yet its snapshot: a create cut short between
+			// the two (the kubelet killed). The snapshot is nobody's; the
+			// same id would otherwise fail forever.
+			if rerr := r.client.SnapshotService(defaults.DefaultSnapshotter).Remove(ctx, id); rerr != nil && !errdefs.IsNotFound(rerr) {
+				return nil, fmt.Errorf("create container %s: remove orphaned snapshot: %w", spec.Name, rerr)
+			}
+			r.log.Warn("removed an orphaned snapshot of an unfinished create", "container", spec.Name, "snapshot", id)
+			ctr, err = newContainer()
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("create container %s: %w", spec.Name, err)

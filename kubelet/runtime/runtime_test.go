@@ -248,3 +248,59 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// A create cut short after the snapshot and before the container record
+// (the kubelet killed) leaves a snapshot under the container's id; the
+// next create of that container must not fail on it forever.
+func TestCreateContainerRemovesAnOrphanedSnapshot(t *testing.T) {
+	r := newTestRuntime(t)
+	bg := context.Background()
+	img, err := r.EnsureImage(bg, "busybox", PullNever)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := PodRef{UID: "uid-orphaned-snapshot", Namespace: "default", Name: "p"}
+	t.Cleanup(func() {
+		if err := r.RemovePodCgroup(pod.UID); err != nil {
+			t.Errorf("clean up pod cgroup: %v", err)
+		}
+	})
+	spec := ContainerSpec{
+		Pod: pod, Name: "main", Image: "busybox", Img: img, Hostname: "p",
+		LogPath: filepath.Join(t.TempDir(), "c", "0.log"), Command: []string{"sleep", "3600"},
+	}
+	c, err := r.CreateContainer(bg, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.StopContainer(bg, c.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	// Delete the container record only: its snapshot stays behind.
+	ctr, err := r.client.LoadContainer(bg, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if task, err := ctr.Task(bg, nil); err == nil {
+		if _, err := task.Delete(bg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := ctr.Delete(bg); err != nil {
+		t.Fatal(err)
+	}
+
+	again, err := r.CreateContainer(bg, spec)
+	if err != nil {
+		t.Fatalf("create over an orphaned snapshot: %v", err)
+	}
+	if again.ID != c.ID || again.Status != StatusRunning {
+		t.Errorf("recreated container %+v, want %s running", again, c.ID)
+	}
+	if err := r.StopContainer(bg, again.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.RemoveContainer(bg, again.ID); err != nil {
+		t.Fatal(err)
+	}
+}

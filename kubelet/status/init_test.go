@@ -10,9 +10,6 @@ import (
 	"github.com/skiff-dev/skiff/proto/api"
 )
 
-
-
-
 // containersOf pairs specs with their latest two runs, as the pod worker
 // does.
 func containersOf(specs []*api.Container, runs map[string][]*runtime.Container, waiting map[string]*Waiting) []Container {
