@@ -60,6 +60,9 @@ type Config struct {
 	ClusterDomain string
 	// Backoff applies to container restarts and image pulls.
 	Backoff status.Backoff
+	// VolumeBackoff spaces the set-ups of a pod's volumes that fail
+	// (default status.VolumeBackoff).
+	VolumeBackoff status.Backoff
 	// RelistPeriod is how often containerd is compared with what the
 	// workers last saw, to notice exits (the PLEG of Kubernetes).
 	RelistPeriod time.Duration
@@ -101,6 +104,9 @@ type Manager struct {
 func NewManager(cfg Config, rt *runtime.Runtime, network *cni.Network, podAPI PodAPI) *Manager {
 	if cfg.Backoff == (status.Backoff{}) {
 		cfg.Backoff = status.DefaultBackoff()
+	}
+	if cfg.VolumeBackoff == (status.Backoff{}) {
+		cfg.VolumeBackoff = status.VolumeBackoff()
 	}
 	if cfg.RelistPeriod == 0 {
 		cfg.RelistPeriod = time.Second

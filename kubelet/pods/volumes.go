@@ -24,13 +24,17 @@ type volumeState struct {
 // keeps containers from starting (start asks volumesWaiting) unless only
 // stale ConfigMap or Secret contents are left to mount.
 //
-// Syncs come often (every probe verdict, every container change): a pod
-// whose volumes can be mounted and were set up less than
-// VolumeRefreshPeriod ago is left alone, so the apiserver sees at most one
-// read per ConfigMap or Secret volume and period, however busy the pod.
+// Syncs come often (every probe verdict, every container change, every
+// status write): a pod whose volumes can be mounted and were set up less
+// than VolumeRefreshPeriod ago is left alone, so the apiserver sees at most
+// one read per ConfigMap or Secret volume and period, however busy the pod;
+// one whose volumes cannot be mounted waits out the volume back-off.
 func (w *worker) setUpVolumes(ctx context.Context, pod *api.Pod) {
-	if !w.vol.at.IsZero() && !volumes.Blocking(w.vol.err) && time.Since(w.vol.at) < w.m.cfg.VolumeRefreshPeriod {
-		return
+	if !w.vol.at.IsZero() {
+		if blocked := volumes.Blocking(w.vol.err); blocked && time.Now().Before(w.vol.next) ||
+			!blocked && time.Since(w.vol.at) < w.m.cfg.VolumeRefreshPeriod {
+			return
+		}
 	}
 	err := w.m.vols.SetUp(ctx, pod)
 	w.vol.err, w.vol.at = err, time.Now()
@@ -53,7 +57,7 @@ func (w *worker) setUpVolumes(ctx context.Context, pod *api.Pod) {
 	}
 	if volumes.Blocking(err) {
 		w.vol.failures++
-		w.vol.next = time.Now().Add(w.m.cfg.Backoff.Delay(w.vol.failures))
+		w.vol.next = time.Now().Add(w.m.cfg.VolumeBackoff.Delay(w.vol.failures))
 	}
 }
 

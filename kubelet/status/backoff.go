@@ -11,6 +11,13 @@ type Backoff struct {
 // DefaultBackoff is Kubernetes' 10s doubling to 5m.
 func DefaultBackoff() Backoff { return Backoff{Initial: 10 * time.Second, Max: 5 * time.Minute} }
 
+// VolumeBackoff is Kubernetes' volume manager retry: a volume that cannot
+// be set up (a ConfigMap not created yet) is tried again after 500ms,
+// doubling to 2m2s.
+func VolumeBackoff() Backoff {
+	return Backoff{Initial: 500 * time.Millisecond, Max: 2*time.Minute + 2*time.Second}
+}
+
 // Delay is the wait before the next attempt after failures consecutive
 // failures (failures >= 1).
 func (b Backoff) Delay(failures int) time.Duration {
