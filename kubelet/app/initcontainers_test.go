@@ -192,23 +192,25 @@ func TestInitContainers(t *testing.T) {
 	})
 }
 
+// waitContainerLogs polls the log of one container of a pod until it reads
+// want, and returns the last log read: a container reported running may not
+// have written its output yet.
+func (e *env) waitContainerLogs(t *testing.T, pod, container, want string, timeout time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		logs := e.containerLogs(t, pod, container)
+		if logs == want || time.Now().After(deadline) {
+			return logs
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 // containerLogs is the log of one container of a pod.
 func (e *env) containerLogs(t *testing.T, pod, container string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	stream, err := e.cluster.Client.API.Logs(ctx, &api.LogsRequest{Namespace: "default", Pod: pod, Container: container})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out strings.Builder
-	for {
-		chunk, err := stream.Recv()
-		if err != nil {
-			return out.String()
-		}
-		out.Write(chunk.GetData())
-	}
+	return e.logs(t, &api.LogsRequest{Namespace: "default", Pod: pod, Container: container})
 }
 
 func TestStartupProbes(t *testing.T) {

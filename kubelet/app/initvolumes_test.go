@@ -27,7 +27,7 @@ func TestInitContainerPreparesAnEmptyDirForTheApp(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.waitPod(t, "prepared", 60*time.Second, "Running", running)
-	if logs := e.containerLogs(t, "prepared", "app"); logs != "fetched\nchecked\n" {
+	if logs := e.waitContainerLogs(t, "prepared", "app", "fetched\nchecked\n", 30*time.Second); logs != "fetched\nchecked\n" {
 		t.Errorf("app saw %q, want what the init containers wrote in order", logs)
 	}
 }

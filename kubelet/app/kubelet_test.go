@@ -60,9 +60,15 @@ func execInContainer(t *testing.T, e *env, pod, container string, cmd ...string)
 
 func logsOf(t *testing.T, e *env, pod string, previous bool) string {
 	t.Helper()
+	return e.logs(t, &api.LogsRequest{Namespace: "default", Pod: pod, Previous: previous})
+}
+
+// logs reads a whole log stream through the apiserver.
+func (e *env) logs(t *testing.T, req *api.LogsRequest) string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	stream, err := e.cluster.Client.API.Logs(ctx, &api.LogsRequest{Namespace: "default", Pod: pod, Previous: previous})
+	stream, err := e.cluster.Client.API.Logs(ctx, req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +79,7 @@ func logsOf(t *testing.T, e *env, pod string, previous bool) string {
 			return out.String()
 		}
 		if err != nil {
-			t.Fatalf("logs %s: %v", pod, err)
+			t.Fatalf("logs of %s/%s: %v", req.GetPod(), req.GetContainer(), err)
 		}
 		out.Write(chunk.GetData())
 	}
