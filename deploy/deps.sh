@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
 	containerd runc iptables iproute2 containernetworking-plugins
 	busybox-static nginx-light etcd-server etcd-client docker-registry
-	protobuf-compiler shellcheck systemd util-linux
+	protobuf-compiler libprotobuf-dev shellcheck systemd util-linux
 )
 
 missing=()
