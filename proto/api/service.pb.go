@@ -1031,6 +1031,169 @@ func (x *ExecOutput) GetExitCode() int32 {
 	return 0
 }
 
+// PortForwardInput's first message carries start; later ones the bytes
+// the client writes to the connection. The client closing its side of the
+// stream closes the connection's write side in the pod.
+type PortForwardInput struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Start         *PortForwardStart      `protobuf:"bytes,1,opt,name=start,proto3" json:"start,omitempty"`
+	Data          []byte                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PortForwardInput) Reset() {
+	*x = PortForwardInput{}
+	mi := &file_api_service_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PortForwardInput) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PortForwardInput) ProtoMessage() {}
+
+func (x *PortForwardInput) ProtoReflect() protoreflect.Message {
+	mi := &file_api_service_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PortForwardInput.ProtoReflect.Descriptor instead.
+func (*PortForwardInput) Descriptor() ([]byte, []int) {
+	return file_api_service_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *PortForwardInput) GetStart() *PortForwardStart {
+	if x != nil {
+		return x.Start
+	}
+	return nil
+}
+
+func (x *PortForwardInput) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+// PortForwardStart names the pod and the port it listens on, in its own
+// network namespace (as kubectl port-forward reaches localhost:port there).
+type PortForwardStart struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Pod           string                 `protobuf:"bytes,2,opt,name=pod,proto3" json:"pod,omitempty"`
+	Port          int32                  `protobuf:"varint,3,opt,name=port,proto3" json:"port,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PortForwardStart) Reset() {
+	*x = PortForwardStart{}
+	mi := &file_api_service_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PortForwardStart) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PortForwardStart) ProtoMessage() {}
+
+func (x *PortForwardStart) ProtoReflect() protoreflect.Message {
+	mi := &file_api_service_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PortForwardStart.ProtoReflect.Descriptor instead.
+func (*PortForwardStart) Descriptor() ([]byte, []int) {
+	return file_api_service_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *PortForwardStart) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *PortForwardStart) GetPod() string {
+	if x != nil {
+		return x.Pod
+	}
+	return ""
+}
+
+func (x *PortForwardStart) GetPort() int32 {
+	if x != nil {
+		return x.Port
+	}
+	return 0
+}
+
+// PortForwardOutput carries the bytes the pod writes; the stream ends when
+// the pod closes the connection.
+type PortForwardOutput struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Data          []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PortForwardOutput) Reset() {
+	*x = PortForwardOutput{}
+	mi := &file_api_service_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PortForwardOutput) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PortForwardOutput) ProtoMessage() {}
+
+func (x *PortForwardOutput) ProtoReflect() protoreflect.Message {
+	mi := &file_api_service_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PortForwardOutput.ProtoReflect.Descriptor instead.
+func (*PortForwardOutput) Descriptor() ([]byte, []int) {
+	return file_api_service_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *PortForwardOutput) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
 type LogsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
@@ -1046,7 +1209,7 @@ type LogsRequest struct {
 
 func (x *LogsRequest) Reset() {
 	*x = LogsRequest{}
-	mi := &file_api_service_proto_msgTypes[14]
+	mi := &file_api_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1058,7 +1221,7 @@ func (x *LogsRequest) String() string {
 func (*LogsRequest) ProtoMessage() {}
 
 func (x *LogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_service_proto_msgTypes[14]
+	mi := &file_api_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1071,7 +1234,7 @@ func (x *LogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogsRequest.ProtoReflect.Descriptor instead.
 func (*LogsRequest) Descriptor() ([]byte, []int) {
-	return file_api_service_proto_rawDescGZIP(), []int{14}
+	return file_api_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *LogsRequest) GetNamespace() string {
@@ -1132,7 +1295,7 @@ type LogChunk struct {
 
 func (x *LogChunk) Reset() {
 	*x = LogChunk{}
-	mi := &file_api_service_proto_msgTypes[15]
+	mi := &file_api_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1144,7 +1307,7 @@ func (x *LogChunk) String() string {
 func (*LogChunk) ProtoMessage() {}
 
 func (x *LogChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_api_service_proto_msgTypes[15]
+	mi := &file_api_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1157,7 +1320,7 @@ func (x *LogChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogChunk.ProtoReflect.Descriptor instead.
 func (*LogChunk) Descriptor() ([]byte, []int) {
-	return file_api_service_proto_rawDescGZIP(), []int{15}
+	return file_api_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *LogChunk) GetData() []byte {
@@ -1175,7 +1338,7 @@ type VersionRequest struct {
 
 func (x *VersionRequest) Reset() {
 	*x = VersionRequest{}
-	mi := &file_api_service_proto_msgTypes[16]
+	mi := &file_api_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1187,7 +1350,7 @@ func (x *VersionRequest) String() string {
 func (*VersionRequest) ProtoMessage() {}
 
 func (x *VersionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_service_proto_msgTypes[16]
+	mi := &file_api_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1200,7 +1363,7 @@ func (x *VersionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionRequest.ProtoReflect.Descriptor instead.
 func (*VersionRequest) Descriptor() ([]byte, []int) {
-	return file_api_service_proto_rawDescGZIP(), []int{16}
+	return file_api_service_proto_rawDescGZIP(), []int{19}
 }
 
 type VersionInfo struct {
@@ -1214,7 +1377,7 @@ type VersionInfo struct {
 
 func (x *VersionInfo) Reset() {
 	*x = VersionInfo{}
-	mi := &file_api_service_proto_msgTypes[17]
+	mi := &file_api_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1226,7 +1389,7 @@ func (x *VersionInfo) String() string {
 func (*VersionInfo) ProtoMessage() {}
 
 func (x *VersionInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_api_service_proto_msgTypes[17]
+	mi := &file_api_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1239,7 +1402,7 @@ func (x *VersionInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionInfo.ProtoReflect.Descriptor instead.
 func (*VersionInfo) Descriptor() ([]byte, []int) {
-	return file_api_service_proto_rawDescGZIP(), []int{17}
+	return file_api_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *VersionInfo) GetGitVersion() string {
@@ -1347,7 +1510,16 @@ const file_api_service_proto_rawDesc = "" +
 	"\x06stdout\x18\x01 \x01(\fR\x06stdout\x12\x16\n" +
 	"\x06stderr\x18\x02 \x01(\fR\x06stderr\x12\x16\n" +
 	"\x06exited\x18\x03 \x01(\bR\x06exited\x12\x1b\n" +
-	"\texit_code\x18\x04 \x01(\x05R\bexitCode\"\xe2\x01\n" +
+	"\texit_code\x18\x04 \x01(\x05R\bexitCode\"X\n" +
+	"\x10PortForwardInput\x120\n" +
+	"\x05start\x18\x01 \x01(\v2\x1a.skiff.v1.PortForwardStartR\x05start\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"V\n" +
+	"\x10PortForwardStart\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x10\n" +
+	"\x03pod\x18\x02 \x01(\tR\x03pod\x12\x12\n" +
+	"\x04port\x18\x03 \x01(\x05R\x04port\"'\n" +
+	"\x11PortForwardOutput\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\"\xe2\x01\n" +
 	"\vLogsRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x10\n" +
 	"\x03pod\x18\x02 \x01(\tR\x03pod\x12\x1c\n" +
@@ -1368,7 +1540,7 @@ const file_api_service_proto_rawDesc = "" +
 	"gitVersion\x12\x1d\n" +
 	"\n" +
 	"go_version\x18\x02 \x01(\tR\tgoVersion\x12\x1a\n" +
-	"\bplatform\x18\x03 \x01(\tR\bplatform2\xef\x04\n" +
+	"\bplatform\x18\x03 \x01(\tR\bplatform2\xbb\x05\n" +
 	"\x03API\x127\n" +
 	"\x06Create\x12\x17.skiff.v1.CreateRequest\x1a\x14.google.protobuf.Any\x121\n" +
 	"\x03Get\x12\x14.skiff.v1.GetRequest\x1a\x14.google.protobuf.Any\x125\n" +
@@ -1379,11 +1551,13 @@ const file_api_service_proto_rawDesc = "" +
 	"\x05Watch\x12\x16.skiff.v1.WatchRequest\x1a\x14.skiff.v1.WatchEvent0\x01\x123\n" +
 	"\x04Bind\x12\x15.skiff.v1.BindRequest\x1a\x14.google.protobuf.Any\x125\n" +
 	"\x04Exec\x12\x13.skiff.v1.ExecInput\x1a\x14.skiff.v1.ExecOutput(\x010\x01\x123\n" +
-	"\x04Logs\x12\x15.skiff.v1.LogsRequest\x1a\x12.skiff.v1.LogChunk0\x01\x12:\n" +
-	"\aVersion\x12\x18.skiff.v1.VersionRequest\x1a\x15.skiff.v1.VersionInfo2u\n" +
+	"\x04Logs\x12\x15.skiff.v1.LogsRequest\x1a\x12.skiff.v1.LogChunk0\x01\x12J\n" +
+	"\vPortForward\x12\x1a.skiff.v1.PortForwardInput\x1a\x1b.skiff.v1.PortForwardOutput(\x010\x01\x12:\n" +
+	"\aVersion\x12\x18.skiff.v1.VersionRequest\x1a\x15.skiff.v1.VersionInfo2\xc1\x01\n" +
 	"\aKubelet\x125\n" +
 	"\x04Exec\x12\x13.skiff.v1.ExecInput\x1a\x14.skiff.v1.ExecOutput(\x010\x01\x123\n" +
-	"\x04Logs\x12\x15.skiff.v1.LogsRequest\x1a\x12.skiff.v1.LogChunk0\x01B*Z(github.com/skiff-dev/skiff/proto/api;apib\x06proto3"
+	"\x04Logs\x12\x15.skiff.v1.LogsRequest\x1a\x12.skiff.v1.LogChunk0\x01\x12J\n" +
+	"\vPortForward\x12\x1a.skiff.v1.PortForwardInput\x1a\x1b.skiff.v1.PortForwardOutput(\x010\x01B*Z(github.com/skiff-dev/skiff/proto/api;apib\x06proto3"
 
 var (
 	file_api_service_proto_rawDescOnce sync.Once
@@ -1398,70 +1572,78 @@ func file_api_service_proto_rawDescGZIP() []byte {
 }
 
 var file_api_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_api_service_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_api_service_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_api_service_proto_goTypes = []any{
-	(WatchEvent_Type)(0),   // 0: skiff.v1.WatchEvent.Type
-	(*CreateRequest)(nil),  // 1: skiff.v1.CreateRequest
-	(*GetRequest)(nil),     // 2: skiff.v1.GetRequest
-	(*ListRequest)(nil),    // 3: skiff.v1.ListRequest
-	(*ListResponse)(nil),   // 4: skiff.v1.ListResponse
-	(*UpdateRequest)(nil),  // 5: skiff.v1.UpdateRequest
-	(*Preconditions)(nil),  // 6: skiff.v1.Preconditions
-	(*DeleteRequest)(nil),  // 7: skiff.v1.DeleteRequest
-	(*WatchRequest)(nil),   // 8: skiff.v1.WatchRequest
-	(*WatchEvent)(nil),     // 9: skiff.v1.WatchEvent
-	(*BindRequest)(nil),    // 10: skiff.v1.BindRequest
-	(*ExecInput)(nil),      // 11: skiff.v1.ExecInput
-	(*ExecStart)(nil),      // 12: skiff.v1.ExecStart
-	(*TerminalSize)(nil),   // 13: skiff.v1.TerminalSize
-	(*ExecOutput)(nil),     // 14: skiff.v1.ExecOutput
-	(*LogsRequest)(nil),    // 15: skiff.v1.LogsRequest
-	(*LogChunk)(nil),       // 16: skiff.v1.LogChunk
-	(*VersionRequest)(nil), // 17: skiff.v1.VersionRequest
-	(*VersionInfo)(nil),    // 18: skiff.v1.VersionInfo
-	(*anypb.Any)(nil),      // 19: google.protobuf.Any
+	(WatchEvent_Type)(0),      // 0: skiff.v1.WatchEvent.Type
+	(*CreateRequest)(nil),     // 1: skiff.v1.CreateRequest
+	(*GetRequest)(nil),        // 2: skiff.v1.GetRequest
+	(*ListRequest)(nil),       // 3: skiff.v1.ListRequest
+	(*ListResponse)(nil),      // 4: skiff.v1.ListResponse
+	(*UpdateRequest)(nil),     // 5: skiff.v1.UpdateRequest
+	(*Preconditions)(nil),     // 6: skiff.v1.Preconditions
+	(*DeleteRequest)(nil),     // 7: skiff.v1.DeleteRequest
+	(*WatchRequest)(nil),      // 8: skiff.v1.WatchRequest
+	(*WatchEvent)(nil),        // 9: skiff.v1.WatchEvent
+	(*BindRequest)(nil),       // 10: skiff.v1.BindRequest
+	(*ExecInput)(nil),         // 11: skiff.v1.ExecInput
+	(*ExecStart)(nil),         // 12: skiff.v1.ExecStart
+	(*TerminalSize)(nil),      // 13: skiff.v1.TerminalSize
+	(*ExecOutput)(nil),        // 14: skiff.v1.ExecOutput
+	(*PortForwardInput)(nil),  // 15: skiff.v1.PortForwardInput
+	(*PortForwardStart)(nil),  // 16: skiff.v1.PortForwardStart
+	(*PortForwardOutput)(nil), // 17: skiff.v1.PortForwardOutput
+	(*LogsRequest)(nil),       // 18: skiff.v1.LogsRequest
+	(*LogChunk)(nil),          // 19: skiff.v1.LogChunk
+	(*VersionRequest)(nil),    // 20: skiff.v1.VersionRequest
+	(*VersionInfo)(nil),       // 21: skiff.v1.VersionInfo
+	(*anypb.Any)(nil),         // 22: google.protobuf.Any
 }
 var file_api_service_proto_depIdxs = []int32{
-	19, // 0: skiff.v1.CreateRequest.object:type_name -> google.protobuf.Any
-	19, // 1: skiff.v1.ListResponse.items:type_name -> google.protobuf.Any
-	19, // 2: skiff.v1.UpdateRequest.object:type_name -> google.protobuf.Any
+	22, // 0: skiff.v1.CreateRequest.object:type_name -> google.protobuf.Any
+	22, // 1: skiff.v1.ListResponse.items:type_name -> google.protobuf.Any
+	22, // 2: skiff.v1.UpdateRequest.object:type_name -> google.protobuf.Any
 	6,  // 3: skiff.v1.DeleteRequest.preconditions:type_name -> skiff.v1.Preconditions
 	0,  // 4: skiff.v1.WatchEvent.type:type_name -> skiff.v1.WatchEvent.Type
-	19, // 5: skiff.v1.WatchEvent.object:type_name -> google.protobuf.Any
+	22, // 5: skiff.v1.WatchEvent.object:type_name -> google.protobuf.Any
 	12, // 6: skiff.v1.ExecInput.start:type_name -> skiff.v1.ExecStart
 	13, // 7: skiff.v1.ExecInput.resize:type_name -> skiff.v1.TerminalSize
 	13, // 8: skiff.v1.ExecStart.size:type_name -> skiff.v1.TerminalSize
-	1,  // 9: skiff.v1.API.Create:input_type -> skiff.v1.CreateRequest
-	2,  // 10: skiff.v1.API.Get:input_type -> skiff.v1.GetRequest
-	3,  // 11: skiff.v1.API.List:input_type -> skiff.v1.ListRequest
-	5,  // 12: skiff.v1.API.Update:input_type -> skiff.v1.UpdateRequest
-	5,  // 13: skiff.v1.API.UpdateStatus:input_type -> skiff.v1.UpdateRequest
-	7,  // 14: skiff.v1.API.Delete:input_type -> skiff.v1.DeleteRequest
-	8,  // 15: skiff.v1.API.Watch:input_type -> skiff.v1.WatchRequest
-	10, // 16: skiff.v1.API.Bind:input_type -> skiff.v1.BindRequest
-	11, // 17: skiff.v1.API.Exec:input_type -> skiff.v1.ExecInput
-	15, // 18: skiff.v1.API.Logs:input_type -> skiff.v1.LogsRequest
-	17, // 19: skiff.v1.API.Version:input_type -> skiff.v1.VersionRequest
-	11, // 20: skiff.v1.Kubelet.Exec:input_type -> skiff.v1.ExecInput
-	15, // 21: skiff.v1.Kubelet.Logs:input_type -> skiff.v1.LogsRequest
-	19, // 22: skiff.v1.API.Create:output_type -> google.protobuf.Any
-	19, // 23: skiff.v1.API.Get:output_type -> google.protobuf.Any
-	4,  // 24: skiff.v1.API.List:output_type -> skiff.v1.ListResponse
-	19, // 25: skiff.v1.API.Update:output_type -> google.protobuf.Any
-	19, // 26: skiff.v1.API.UpdateStatus:output_type -> google.protobuf.Any
-	19, // 27: skiff.v1.API.Delete:output_type -> google.protobuf.Any
-	9,  // 28: skiff.v1.API.Watch:output_type -> skiff.v1.WatchEvent
-	19, // 29: skiff.v1.API.Bind:output_type -> google.protobuf.Any
-	14, // 30: skiff.v1.API.Exec:output_type -> skiff.v1.ExecOutput
-	16, // 31: skiff.v1.API.Logs:output_type -> skiff.v1.LogChunk
-	18, // 32: skiff.v1.API.Version:output_type -> skiff.v1.VersionInfo
-	14, // 33: skiff.v1.Kubelet.Exec:output_type -> skiff.v1.ExecOutput
-	16, // 34: skiff.v1.Kubelet.Logs:output_type -> skiff.v1.LogChunk
-	22, // [22:35] is the sub-list for method output_type
-	9,  // [9:22] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	16, // 9: skiff.v1.PortForwardInput.start:type_name -> skiff.v1.PortForwardStart
+	1,  // 10: skiff.v1.API.Create:input_type -> skiff.v1.CreateRequest
+	2,  // 11: skiff.v1.API.Get:input_type -> skiff.v1.GetRequest
+	3,  // 12: skiff.v1.API.List:input_type -> skiff.v1.ListRequest
+	5,  // 13: skiff.v1.API.Update:input_type -> skiff.v1.UpdateRequest
+	5,  // 14: skiff.v1.API.UpdateStatus:input_type -> skiff.v1.UpdateRequest
+	7,  // 15: skiff.v1.API.Delete:input_type -> skiff.v1.DeleteRequest
+	8,  // 16: skiff.v1.API.Watch:input_type -> skiff.v1.WatchRequest
+	10, // 17: skiff.v1.API.Bind:input_type -> skiff.v1.BindRequest
+	11, // 18: skiff.v1.API.Exec:input_type -> skiff.v1.ExecInput
+	18, // 19: skiff.v1.API.Logs:input_type -> skiff.v1.LogsRequest
+	15, // 20: skiff.v1.API.PortForward:input_type -> skiff.v1.PortForwardInput
+	20, // 21: skiff.v1.API.Version:input_type -> skiff.v1.VersionRequest
+	11, // 22: skiff.v1.Kubelet.Exec:input_type -> skiff.v1.ExecInput
+	18, // 23: skiff.v1.Kubelet.Logs:input_type -> skiff.v1.LogsRequest
+	15, // 24: skiff.v1.Kubelet.PortForward:input_type -> skiff.v1.PortForwardInput
+	22, // 25: skiff.v1.API.Create:output_type -> google.protobuf.Any
+	22, // 26: skiff.v1.API.Get:output_type -> google.protobuf.Any
+	4,  // 27: skiff.v1.API.List:output_type -> skiff.v1.ListResponse
+	22, // 28: skiff.v1.API.Update:output_type -> google.protobuf.Any
+	22, // 29: skiff.v1.API.UpdateStatus:output_type -> google.protobuf.Any
+	22, // 30: skiff.v1.API.Delete:output_type -> google.protobuf.Any
+	9,  // 31: skiff.v1.API.Watch:output_type -> skiff.v1.WatchEvent
+	22, // 32: skiff.v1.API.Bind:output_type -> google.protobuf.Any
+	14, // 33: skiff.v1.API.Exec:output_type -> skiff.v1.ExecOutput
+	19, // 34: skiff.v1.API.Logs:output_type -> skiff.v1.LogChunk
+	17, // 35: skiff.v1.API.PortForward:output_type -> skiff.v1.PortForwardOutput
+	21, // 36: skiff.v1.API.Version:output_type -> skiff.v1.VersionInfo
+	14, // 37: skiff.v1.Kubelet.Exec:output_type -> skiff.v1.ExecOutput
+	19, // 38: skiff.v1.Kubelet.Logs:output_type -> skiff.v1.LogChunk
+	17, // 39: skiff.v1.Kubelet.PortForward:output_type -> skiff.v1.PortForwardOutput
+	25, // [25:40] is the sub-list for method output_type
+	10, // [10:25] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_api_service_proto_init() }
@@ -1470,14 +1652,14 @@ func file_api_service_proto_init() {
 		return
 	}
 	file_api_service_proto_msgTypes[6].OneofWrappers = []any{}
-	file_api_service_proto_msgTypes[14].OneofWrappers = []any{}
+	file_api_service_proto_msgTypes[17].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_api_service_proto_rawDesc), len(file_api_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   18,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -30,6 +30,7 @@ const (
 	API_Bind_FullMethodName         = "/skiff.v1.API/Bind"
 	API_Exec_FullMethodName         = "/skiff.v1.API/Exec"
 	API_Logs_FullMethodName         = "/skiff.v1.API/Logs"
+	API_PortForward_FullMethodName  = "/skiff.v1.API/PortForward"
 	API_Version_FullMethodName      = "/skiff.v1.API/Version"
 )
 
@@ -53,6 +54,8 @@ type APIClient interface {
 	// Exec and Logs reach the kubelet of the pod's node through the apiserver.
 	Exec(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ExecInput, ExecOutput], error)
 	Logs(ctx context.Context, in *LogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LogChunk], error)
+	// PortForward carries one TCP connection to a port of a pod.
+	PortForward(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[PortForwardInput, PortForwardOutput], error)
 	Version(ctx context.Context, in *VersionRequest, opts ...grpc.CallOption) (*VersionInfo, error)
 }
 
@@ -185,6 +188,19 @@ func (c *aPIClient) Logs(ctx context.Context, in *LogsRequest, opts ...grpc.Call
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type API_LogsClient = grpc.ServerStreamingClient[LogChunk]
 
+func (c *aPIClient) PortForward(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[PortForwardInput, PortForwardOutput], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &API_ServiceDesc.Streams[3], API_PortForward_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[PortForwardInput, PortForwardOutput]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type API_PortForwardClient = grpc.BidiStreamingClient[PortForwardInput, PortForwardOutput]
+
 func (c *aPIClient) Version(ctx context.Context, in *VersionRequest, opts ...grpc.CallOption) (*VersionInfo, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(VersionInfo)
@@ -215,6 +231,8 @@ type APIServer interface {
 	// Exec and Logs reach the kubelet of the pod's node through the apiserver.
 	Exec(grpc.BidiStreamingServer[ExecInput, ExecOutput]) error
 	Logs(*LogsRequest, grpc.ServerStreamingServer[LogChunk]) error
+	// PortForward carries one TCP connection to a port of a pod.
+	PortForward(grpc.BidiStreamingServer[PortForwardInput, PortForwardOutput]) error
 	Version(context.Context, *VersionRequest) (*VersionInfo, error)
 	mustEmbedUnimplementedAPIServer()
 }
@@ -255,6 +273,9 @@ func (UnimplementedAPIServer) Exec(grpc.BidiStreamingServer[ExecInput, ExecOutpu
 }
 func (UnimplementedAPIServer) Logs(*LogsRequest, grpc.ServerStreamingServer[LogChunk]) error {
 	return status.Error(codes.Unimplemented, "method Logs not implemented")
+}
+func (UnimplementedAPIServer) PortForward(grpc.BidiStreamingServer[PortForwardInput, PortForwardOutput]) error {
+	return status.Error(codes.Unimplemented, "method PortForward not implemented")
 }
 func (UnimplementedAPIServer) Version(context.Context, *VersionRequest) (*VersionInfo, error) {
 	return nil, status.Error(codes.Unimplemented, "method Version not implemented")
@@ -435,6 +456,13 @@ func _API_Logs_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type API_LogsServer = grpc.ServerStreamingServer[LogChunk]
 
+func _API_PortForward_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(APIServer).PortForward(&grpc.GenericServerStream[PortForwardInput, PortForwardOutput]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type API_PortForwardServer = grpc.BidiStreamingServer[PortForwardInput, PortForwardOutput]
+
 func _API_Version_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(VersionRequest)
 	if err := dec(in); err != nil {
@@ -510,13 +538,20 @@ var API_ServiceDesc = grpc.ServiceDesc{
 			Handler:       _API_Logs_Handler,
 			ServerStreams: true,
 		},
+		{
+			StreamName:    "PortForward",
+			Handler:       _API_PortForward_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
 	},
 	Metadata: "api/service.proto",
 }
 
 const (
-	Kubelet_Exec_FullMethodName = "/skiff.v1.Kubelet/Exec"
-	Kubelet_Logs_FullMethodName = "/skiff.v1.Kubelet/Logs"
+	Kubelet_Exec_FullMethodName        = "/skiff.v1.Kubelet/Exec"
+	Kubelet_Logs_FullMethodName        = "/skiff.v1.Kubelet/Logs"
+	Kubelet_PortForward_FullMethodName = "/skiff.v1.Kubelet/PortForward"
 )
 
 // KubeletClient is the client API for Kubelet service.
@@ -527,6 +562,7 @@ const (
 type KubeletClient interface {
 	Exec(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ExecInput, ExecOutput], error)
 	Logs(ctx context.Context, in *LogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LogChunk], error)
+	PortForward(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[PortForwardInput, PortForwardOutput], error)
 }
 
 type kubeletClient struct {
@@ -569,6 +605,19 @@ func (c *kubeletClient) Logs(ctx context.Context, in *LogsRequest, opts ...grpc.
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Kubelet_LogsClient = grpc.ServerStreamingClient[LogChunk]
 
+func (c *kubeletClient) PortForward(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[PortForwardInput, PortForwardOutput], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Kubelet_ServiceDesc.Streams[2], Kubelet_PortForward_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[PortForwardInput, PortForwardOutput]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Kubelet_PortForwardClient = grpc.BidiStreamingClient[PortForwardInput, PortForwardOutput]
+
 // KubeletServer is the server API for Kubelet service.
 // All implementations must embed UnimplementedKubeletServer
 // for forward compatibility.
@@ -577,6 +626,7 @@ type Kubelet_LogsClient = grpc.ServerStreamingClient[LogChunk]
 type KubeletServer interface {
 	Exec(grpc.BidiStreamingServer[ExecInput, ExecOutput]) error
 	Logs(*LogsRequest, grpc.ServerStreamingServer[LogChunk]) error
+	PortForward(grpc.BidiStreamingServer[PortForwardInput, PortForwardOutput]) error
 	mustEmbedUnimplementedKubeletServer()
 }
 
@@ -592,6 +642,9 @@ func (UnimplementedKubeletServer) Exec(grpc.BidiStreamingServer[ExecInput, ExecO
 }
 func (UnimplementedKubeletServer) Logs(*LogsRequest, grpc.ServerStreamingServer[LogChunk]) error {
 	return status.Error(codes.Unimplemented, "method Logs not implemented")
+}
+func (UnimplementedKubeletServer) PortForward(grpc.BidiStreamingServer[PortForwardInput, PortForwardOutput]) error {
+	return status.Error(codes.Unimplemented, "method PortForward not implemented")
 }
 func (UnimplementedKubeletServer) mustEmbedUnimplementedKubeletServer() {}
 func (UnimplementedKubeletServer) testEmbeddedByValue()                 {}
@@ -632,6 +685,13 @@ func _Kubelet_Logs_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Kubelet_LogsServer = grpc.ServerStreamingServer[LogChunk]
 
+func _Kubelet_PortForward_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(KubeletServer).PortForward(&grpc.GenericServerStream[PortForwardInput, PortForwardOutput]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Kubelet_PortForwardServer = grpc.BidiStreamingServer[PortForwardInput, PortForwardOutput]
+
 // Kubelet_ServiceDesc is the grpc.ServiceDesc for Kubelet service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -650,6 +710,12 @@ var Kubelet_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "Logs",
 			Handler:       _Kubelet_Logs_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "PortForward",
+			Handler:       _Kubelet_PortForward_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
 		},
 	},
 	Metadata: "api/service.proto",
