@@ -13,7 +13,8 @@ import (
 )
 
 // Attributes describe one request for authorization. Resource may carry a
-// subresource: "pods/status", "pods/binding", "pods/exec", "pods/log".
+// subresource: "pods/status", "pods/binding", "pods/exec", "pods/log",
+// "pods/portforward".
 type Attributes struct {
 	User      User
 	Verb      string // get, list, watch, create, update, delete
@@ -52,7 +53,7 @@ func roles() map[string][]rule {
 	return map[string][]rule{
 		"admin": {{[]string{"*"}, []string{"*"}}},
 		"edit": {
-			{[]string{"*"}, []string{"pods", "pods/exec", "pods/log", "pods/status", "services", "endpoints", "configmaps", "secrets", "deployments", "replicasets", "events", "leases", "namespaces"}},
+			{[]string{"*"}, []string{"pods", "pods/exec", "pods/portforward", "pods/log", "pods/status", "services", "endpoints", "configmaps", "secrets", "deployments", "replicasets", "events", "leases", "namespaces"}},
 			{readOnly, []string{"*"}},
 		},
 		"view": {{readOnly, []string{"namespaces", "nodes", "pods", "pods/log", "services", "endpoints", "events", "configmaps", "deployments", "replicasets", "leases", "rolebindings"}}},

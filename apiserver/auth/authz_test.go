@@ -41,6 +41,9 @@ func TestAuthorizeByRole(t *testing.T) {
 		{"viewer cannot read secrets", Attributes{User: viewer, Verb: "get", Resource: "secrets", Namespace: "default", Name: "s"}, codes.PermissionDenied},
 		{"viewer cannot create", Attributes{User: viewer, Verb: "create", Resource: "pods", Namespace: "default"}, codes.PermissionDenied},
 		{"viewer cannot exec", Attributes{User: viewer, Verb: "create", Resource: "pods/exec", Namespace: "default", Name: "mine"}, codes.PermissionDenied},
+		{"viewer cannot port-forward", Attributes{User: viewer, Verb: "create", Resource: "pods/portforward", Namespace: "default", Name: "mine"}, codes.PermissionDenied},
+		{"editor port-forwards", Attributes{User: dev, Verb: "create", Resource: "pods/portforward", Namespace: "dev", Name: "mine"}, codes.OK},
+		{"node cannot port-forward", Attributes{User: node, Verb: "create", Resource: "pods/portforward", Namespace: "default", Name: "mine"}, codes.PermissionDenied},
 		{"stored binding grants its role", Attributes{User: dev, Verb: "create", Resource: "deployments", Namespace: "dev"}, codes.OK},
 		{"stored binding grants no more than its role", Attributes{User: dev, Verb: "create", Resource: "rolebindings"}, codes.PermissionDenied},
 		{"scheduler binds", Attributes{User: sched, Verb: "create", Resource: "pods/binding", Namespace: "default", Name: "p"}, codes.OK},
@@ -60,6 +63,33 @@ func TestAuthorizeByRole(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := status.Code(a.Authorize(tt.attr)); got != tt.want {
 				t.Fatalf("Authorize(%s) = %v, want %v", tt.attr, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestStreamCallsAreAuthorizedByTheirFirstMessage(t *testing.T) {
+	tests := []struct {
+		name     string
+		req      any
+		resource string
+		checked  bool
+		want     codes.Code
+	}{
+		{"exec", &api.ExecInput{Start: &api.ExecStart{Namespace: "ns", Pod: "p"}}, "pods/exec", true, codes.OK},
+		{"port-forward", &api.PortForwardInput{Start: &api.PortForwardStart{Namespace: "ns", Pod: "p", Port: 80}}, "pods/portforward", true, codes.OK},
+		{"logs", &api.LogsRequest{Namespace: "ns", Pod: "p"}, "pods/log", true, codes.OK},
+		{"version is open to every authenticated user", &api.VersionRequest{}, "", false, codes.OK},
+		{"a call with no rule is refused", &api.Pod{}, "", false, codes.PermissionDenied},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			attr, checked, err := attributes(tt.req)
+			if status.Code(err) != tt.want || checked != tt.checked || attr.Resource != tt.resource {
+				t.Fatalf("attributes(%T) = %q, %v, %v; want %q, %v, %v", tt.req, attr.Resource, checked, err, tt.resource, tt.checked, tt.want)
+			}
+			if tt.checked && (attr.Namespace != "ns" || attr.Name != "p") {
+				t.Errorf("attributes(%T) target %s/%s, want ns/p", tt.req, attr.Namespace, attr.Name)
 			}
 		})
 	}

@@ -90,10 +90,17 @@ func attributes(req any) (attr Attributes, ok bool, err error) {
 	case *api.ExecInput:
 		s := r.GetStart()
 		attr = Attributes{Verb: "create", Resource: "pods/exec", Namespace: s.GetNamespace(), Name: s.GetPod()}
+	case *api.PortForwardInput:
+		s := r.GetStart()
+		attr = Attributes{Verb: "create", Resource: "pods/portforward", Namespace: s.GetNamespace(), Name: s.GetPod()}
 	case *api.LogsRequest:
 		attr = Attributes{Verb: "get", Resource: "pods/log", Namespace: r.GetNamespace(), Name: r.GetPod()}
-	default:
+	case *api.VersionRequest:
 		return Attributes{}, false, nil
+	default:
+		// A call added without a rule here is refused, never open to
+		// every authenticated user.
+		return Attributes{}, false, status.Errorf(codes.PermissionDenied, "no authorization rule for %T", req)
 	}
 	return attr, true, err
 }

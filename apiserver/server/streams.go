@@ -87,30 +87,61 @@ func (s *Server) kubeletFor(ctx context.Context, namespace, name string) (api.Ku
 
 // Exec implements api.APIServer by relaying the stream to the pod's kubelet.
 func (s *Server) Exec(stream grpc.BidiStreamingServer[api.ExecInput, api.ExecOutput]) error {
+	return relay(s, stream, "exec", func(first *api.ExecInput) (string, string, error) {
+		start := first.GetStart()
+		if start == nil {
+			return "", "", invalidArg("start: Required value: the first message must say what to run")
+		}
+		if len(start.GetCommand()) == 0 {
+			return "", "", invalidArg("start.command: Required value")
+		}
+		return start.GetNamespace(), start.GetPod(), nil
+	}, api.KubeletClient.Exec)
+}
+
+// PortForward implements api.APIServer by relaying the stream, one TCP
+// connection, to the pod's kubelet.
+func (s *Server) PortForward(stream grpc.BidiStreamingServer[api.PortForwardInput, api.PortForwardOutput]) error {
+	return relay(s, stream, "port-forward", func(first *api.PortForwardInput) (string, string, error) {
+		start := first.GetStart()
+		if start == nil {
+			return "", "", invalidArg("start: Required value: the first message must name the pod and port")
+		}
+		if p := start.GetPort(); p < 1 || p > 65535 {
+			return "", "", invalidArg("start.port: Invalid value: %d: must be between 1 and 65535, inclusive", p)
+		}
+		return start.GetNamespace(), start.GetPod(), nil
+	}, api.KubeletClient.PortForward)
+}
+
+// relay serves a bidirectional stream by opening the same stream on the
+// kubelet of the pod its first message names (target checks that message
+// and says which pod): the first message and every later one go up, every
+// answer comes back, and the client's half-close is passed on.
+func relay[In, Out any](s *Server, stream grpc.BidiStreamingServer[In, Out], what string,
+	target func(first *In) (namespace, pod string, err error),
+	open func(api.KubeletClient, context.Context, ...grpc.CallOption) (grpc.BidiStreamingClient[In, Out], error)) error {
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
 	first, err := stream.Recv()
 	if err != nil {
 		return err
 	}
-	start := first.GetStart()
-	if start == nil {
-		return invalidArg("start: Required value: the first message must say what to run")
+	namespace, pod, err := target(first)
+	if err != nil {
+		return err
 	}
-	if len(start.GetCommand()) == 0 {
-		return invalidArg("start.command: Required value")
-	}
-	kubelet, closer, err := s.kubeletFor(ctx, start.GetNamespace(), start.GetPod())
+	kubelet, closer, err := s.kubeletFor(ctx, namespace, pod)
 	if err != nil {
 		return err
 	}
 	defer closer.Close()
-	up, err := kubelet.Exec(ctx)
+	up, err := open(kubelet, ctx)
 	if err != nil {
-		return status.Errorf(codes.Unavailable, "exec on kubelet: %v", err)
+		return status.Errorf(codes.Unavailable, "%s on kubelet: %v", what, err)
 	}
-	if err := up.Send(first); err != nil {
-		return status.Errorf(codes.Unavailable, "exec on kubelet: %v", err)
+	if err := up.Send(first); err != nil && !errors.Is(err, io.EOF) {
+		return status.Errorf(codes.Unavailable, "%s on kubelet: %v", what, err)
 	}
 	go func() {
 		for {
