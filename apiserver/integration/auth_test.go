@@ -160,6 +160,8 @@ func TestViewerCanReadButNotWrite(t *testing.T) {
 	wantCode(t, err, codes.PermissionDenied, `User "vera" cannot create pods`)
 	_, err = viewer.Pods().Delete(ctx, "default", "web", client.DeleteOptions{})
 	wantCode(t, err, codes.PermissionDenied, "cannot delete pods")
+	_, err = servertest.PortForward(ctx, viewer.API, "default", "web", 80, "")
+	wantCode(t, err, codes.PermissionDenied, "cannot create pods/portforward")
 	// A RoleBinding object grants more, as soon as the cache has it.
 	rb := &api.RoleBinding{Metadata: &api.ObjectMeta{Name: "vera-edit"}, Subjects: []*api.Subject{{Kind: "User", Name: "vera"}}, RoleRef: &api.RoleRef{Name: "edit"}}
 	if _, err := client.For[*api.RoleBinding](admin).Create(ctx, rb); err != nil {
@@ -309,7 +311,7 @@ func (s *secureCluster) startKubelet(t *testing.T, node, pkiDir, serving string)
 	return rt
 }
 
-func TestExecAndLogsRelayToKubeletsOverMutualTLS(t *testing.T) {
+func TestExecLogsAndPortForwardRelayToKubeletsOverMutualTLS(t *testing.T) {
 	s := startSecure(t)
 	ctx := ctx(t)
 	admin := s.as(t, "admin", "")
@@ -355,6 +357,12 @@ func TestExecAndLogsRelayToKubeletsOverMutualTLS(t *testing.T) {
 		if err != nil || log != "hello from node-a\n" {
 			t.Fatalf("logs: %q %v", log, err)
 		}
+		fwd, err := servertest.PortForward(ctx, admin.API, "default", "web-node-a", servertest.UpperEcho(t), "through the apiserver")
+		if err != nil || fwd != "THROUGH THE APISERVER" {
+			t.Fatalf("port-forward: %q %v", fwd, err)
+		}
+		_, err = servertest.PortForward(ctx, admin.API, "default", "web-node-a", 0, "")
+		wantCode(t, err, codes.InvalidArgument, "start.port")
 	})
 	t.Run("the apiserver refuses a kubelet whose serving certificate the cluster CA did not sign", func(t *testing.T) {
 		_, _, err := servertest.Exec(ctx, admin.API, "default", "web-node-b", "nginx", "echo", "hi")

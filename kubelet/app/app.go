@@ -271,7 +271,7 @@ func (k *Kubelet) Run(ctx context.Context) error {
 		OnUpdate: func(_, pod *api.Pod) { mgr.UpdatePod(pod) },
 		OnDelete: mgr.DeletePod,
 	})
-	srv := server.New(mgr, rt, k.log)
+	srv := server.New(mgr, rt, mgr, k.log)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { recorder.Run(gctx); return nil })

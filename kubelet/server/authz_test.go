@@ -92,18 +92,19 @@ func dialCreds(t *testing.T, addr string, creds credentials.TransportCredentials
 	return api.NewKubeletClient(conn)
 }
 
-func TestExecAndLogsServeOnlyTheAPIServer(t *testing.T) {
+func TestStreamsServeOnlyTheAPIServer(t *testing.T) {
 	c := newCluster(t)
 	rt := servertest.NewRuntime(t)
 	if err := rt.AddContainer("default", "web", "nginx", "started\nserving\n"); err != nil {
 		t.Fatal(err)
 	}
 	addr := servertest.Serve(t, rt, c.kubeletSecurity(t))
+	echo := servertest.UpperEcho(t)
 
 	tests := []struct {
 		name   string
 		client func(t *testing.T) api.KubeletClient
-		// want is the code of both calls; codes.OK serves them.
+		// want is the code of every call; codes.OK serves them.
 		want codes.Code
 		// handshake says the TLS handshake refuses the caller, so
 		// no request reaches the server at all.
@@ -168,6 +169,7 @@ func TestExecAndLogsServeOnlyTheAPIServer(t *testing.T) {
 			execsBefore := rt.Execs()
 			out, code, execErr := servertest.Exec(ctx, k, "default", "web", "nginx", "echo", "hi")
 			log, logsErr := servertest.Logs(ctx, k, "default", "web", "nginx")
+			fwd, fwdErr := servertest.PortForward(ctx, k, "default", "web", echo, "ping")
 			if tt.want == codes.OK && !tt.handshake {
 				if execErr != nil || out != "echo hi\n" || code != 0 {
 					t.Errorf("exec: out %q code %d err %v, want \"echo hi\\n\" 0", out, code, execErr)
@@ -175,15 +177,18 @@ func TestExecAndLogsServeOnlyTheAPIServer(t *testing.T) {
 				if logsErr != nil || log != "started\nserving\n" {
 					t.Errorf("logs: %q %v", log, logsErr)
 				}
+				if fwdErr != nil || fwd != "PING" {
+					t.Errorf("port-forward: %q %v, want PING", fwd, fwdErr)
+				}
 				return
 			}
 			if rt.Execs() != execsBefore {
 				t.Errorf("a refused caller ran a command in the container")
 			}
-			if out != "" || log != "" {
-				t.Errorf("a refused caller got output: exec %q logs %q", out, log)
+			if out != "" || log != "" || fwd != "" {
+				t.Errorf("a refused caller got output: exec %q logs %q port-forward %q", out, log, fwd)
 			}
-			for call, err := range map[string]error{"exec": execErr, "logs": logsErr} {
+			for call, err := range map[string]error{"exec": execErr, "logs": logsErr, "port-forward": fwdErr} {
 				got := status.Code(err)
 				switch {
 				case tt.handshake && (got == codes.OK || got == codes.PermissionDenied):

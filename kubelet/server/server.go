@@ -1,7 +1,8 @@
 // Package server is the kubelet's gRPC service (api.Kubelet) that the
-// apiserver relays `ctl exec` and `ctl logs` to: exec with stdin, a TTY and
-// window resize through containerd, and logs read from the files the
-// container runs write on the node.
+// apiserver relays `ctl exec`, `ctl logs` and `ctl port-forward` to: exec
+// with stdin, a TTY and window resize through containerd, logs read from
+// the files the container runs write on the node, and TCP connections to
+// a port on the pod's localhost.
 //
 // Who may call it is decided once, before any handler runs: TLS that
 // requires a client certificate of the cluster CA, then an interceptor
@@ -38,20 +39,26 @@ type Execer interface {
 	Containers(ctx context.Context) ([]*runtime.Container, error)
 }
 
+// PodDialer connects to a port on a running pod's localhost.
+type PodDialer interface {
+	DialPod(ctx context.Context, namespace, pod string, port int32) (net.Conn, error)
+}
+
 // Server implements api.KubeletServer.
 type Server struct {
 	api.UnimplementedKubeletServer
 	containers Containers
 	rt         Execer
+	pods       PodDialer
 	log        *slog.Logger
 }
 
 // New makes the service.
-func New(containers Containers, rt Execer, log *slog.Logger) *Server {
+func New(containers Containers, rt Execer, pods PodDialer, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Server{containers: containers, rt: rt, log: log}
+	return &Server{containers: containers, rt: rt, pods: pods, log: log}
 }
 
 // Serve serves the service on lis until ctx ends, to the callers sec
@@ -78,6 +85,8 @@ func findError(err error) error {
 		return status.Error(codes.NotFound, err.Error())
 	case errors.Is(err, pods.ErrContainerNameRequired):
 		return status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, pods.ErrPodNotRunning):
+		return status.Error(codes.FailedPrecondition, err.Error())
 	default:
 		return status.Error(codes.Internal, err.Error())
 	}

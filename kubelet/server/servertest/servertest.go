@@ -27,8 +27,8 @@ import (
 )
 
 // Runtime is a fake runtime: containers added with AddContainer are
-// running, their logs are files, and Exec writes its command line to
-// stdout and exits 0.
+// running, their logs are files, Exec writes its command line to stdout
+// and exits 0, and a pod's localhost is the test's own loopback.
 type Runtime struct {
 	dir string
 	mu  sync.Mutex
@@ -89,6 +89,22 @@ func (r *Runtime) Exec(_ context.Context, _ string, o runtime.ExecOptions) (int,
 	return 0, nil
 }
 
+// DialPod implements server.PodDialer: port on the test's loopback, for a
+// pod that has a container.
+func (r *Runtime) DialPod(ctx context.Context, namespace, pod string, port int32) (net.Conn, error) {
+	r.mu.Lock()
+	found := false
+	for _, c := range r.containers {
+		found = found || c.Pod.Namespace == namespace && c.Pod.Name == pod
+	}
+	r.mu.Unlock()
+	if !found {
+		return nil, fmt.Errorf("pod %s/%s: %w", namespace, pod, pods.ErrNoContainers)
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp", net.JoinHostPort("127.0.0.1", fmt.Sprint(port)))
+}
+
 // Containers implements server.Execer.
 func (r *Runtime) Containers(context.Context) ([]*runtime.Container, error) {
 	r.mu.Lock()
@@ -109,7 +125,7 @@ func Serve(t testing.TB, rt *Runtime, sec server.Security) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := server.New(rt, rt, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv := server.New(rt, rt, rt, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, lis, sec) }()
@@ -124,10 +140,69 @@ func Serve(t testing.TB, rt *Runtime, sec server.Security) string {
 }
 
 // Streams is what both the apiserver (api.APIClient) and a kubelet
-// (api.KubeletClient) answer: exec and logs.
+// (api.KubeletClient) answer: exec, logs and port-forward.
 type Streams interface {
 	Exec(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[api.ExecInput, api.ExecOutput], error)
 	Logs(ctx context.Context, in *api.LogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[api.LogChunk], error)
+	PortForward(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[api.PortForwardInput, api.PortForwardOutput], error)
+}
+
+// PortForward opens one connection to port of a pod, writes data, closes
+// its side and returns all the pod answered until it closed the
+// connection.
+func PortForward(ctx context.Context, c Streams, namespace, pod string, port int32, data string) (string, error) {
+	stream, err := c.PortForward(ctx)
+	if err != nil {
+		return "", err
+	}
+	start := &api.PortForwardStart{Namespace: namespace, Pod: pod, Port: port}
+	// A refused stream reports why on Recv; Send only sees io.EOF.
+	if err := stream.Send(&api.PortForwardInput{Start: start}); err != nil && !errors.Is(err, io.EOF) {
+		return "", err
+	}
+	if err := stream.Send(&api.PortForwardInput{Data: []byte(data)}); err != nil && !errors.Is(err, io.EOF) {
+		return "", err
+	}
+	if err := stream.CloseSend(); err != nil {
+		return "", err
+	}
+	var out strings.Builder
+	for {
+		msg, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return out.String(), nil
+		}
+		if err != nil {
+			return out.String(), err
+		}
+		out.Write(msg.GetData())
+	}
+}
+
+// UpperEcho listens on the test's loopback and answers each connection
+// with what it read until its client's half-close, upper-cased; it
+// returns the port.
+func UpperEcho(t testing.TB) int32 {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lis.Close() })
+	go func() {
+		for {
+			c, err := lis.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				in, _ := io.ReadAll(c)
+				_, _ = c.Write([]byte(strings.ToUpper(string(in))))
+			}()
+		}
+	}()
+	return int32(lis.Addr().(*net.TCPAddr).Port)
 }
 
 // Exec runs command in a container without stdin and returns its stdout
