@@ -17,7 +17,10 @@ import (
 	"github.com/skiff-dev/skiff/proto/api"
 )
 
-func TestPortForwardCarriesOneConnection(t *testing.T) {
+// plaintextKubelet serves a kubelet with one pod, default/web, and returns
+// a client of it.
+func plaintextKubelet(t *testing.T) api.KubeletClient {
+	t.Helper()
 	rt := servertest.NewRuntime(t)
 	if err := rt.AddContainer("default", "web", "nginx", ""); err != nil {
 		t.Fatal(err)
@@ -27,7 +30,11 @@ func TestPortForwardCarriesOneConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	k := api.NewKubeletClient(conn)
+	return api.NewKubeletClient(conn)
+}
+
+func TestPortForwardCarriesOneConnection(t *testing.T) {
+	k := plaintextKubelet(t)
 	echo := servertest.UpperEcho(t)
 	// A port nobody listens on: a listener opened and closed.
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -71,15 +78,7 @@ func TestPortForwardCarriesOneConnection(t *testing.T) {
 // A client that goes away mid-connection ends the kubelet's side too: the
 // pod's connection is closed, not left waiting.
 func TestPortForwardEndsWhenTheClientGoes(t *testing.T) {
-	rt := servertest.NewRuntime(t)
-	if err := rt.AddContainer("default", "web", "nginx", ""); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := grpc.NewClient(servertest.Serve(t, rt, server.Security{Insecure: true}), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	k := plaintextKubelet(t)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -93,7 +92,7 @@ func TestPortForwardEndsWhenTheClientGoes(t *testing.T) {
 		}
 	}()
 	ctx, cancel := context.WithCancel(context.Background())
-	stream, err := api.NewKubeletClient(conn).PortForward(ctx)
+	stream, err := k.PortForward(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
