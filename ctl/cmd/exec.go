@@ -73,19 +73,34 @@ window size changes are passed on, for interactive shells.`,
 // resolvePod finds the pod a command targets: "NAME", "pod/NAME", or the
 // first pod of "deploy/NAME", "rs/NAME" or "svc/NAME".
 func resolvePod(ctx context.Context, streams IOStreams, cl *client.Client, ns, target string) (*api.Pod, error) {
+	obj, info, err := getTarget(ctx, cl, ns, target)
+	if err != nil {
+		return nil, err
+	}
+	return podForObject(ctx, streams, cl, ns, obj, info)
+}
+
+// getTarget reads the object "NAME" (a pod) or "TYPE/NAME" names.
+func getTarget(ctx context.Context, cl *client.Client, ns, target string) (kinds.Object, *kinds.Info, error) {
 	kind, name, hasKind := strings.Cut(target, "/")
 	if !hasKind {
 		kind, name = "pods", target
 	}
 	info, err := lookupKind(kind)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	rc := client.ForKind(cl, info)
-	obj, err := rc.Get(ctx, ns, name)
+	obj, err := client.ForKind(cl, info).Get(ctx, ns, name)
 	if err != nil {
-		return nil, withObject(err, info, name)
+		return nil, nil, withObject(err, info, name)
 	}
+	return obj, info, nil
+}
+
+// podForObject is obj itself when it is a pod, else the pod its selector
+// picks first by sortPods.
+func podForObject(ctx context.Context, streams IOStreams, cl *client.Client, ns string, obj kinds.Object, info *kinds.Info) (*api.Pod, error) {
+	name := obj.GetMetadata().GetName()
 	var selector string
 	switch o := obj.(type) {
 	case *api.Pod:

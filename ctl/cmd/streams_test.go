@@ -1,8 +1,11 @@
 package cmd
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strconv"
@@ -14,17 +17,22 @@ import (
 
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/skiff-dev/skiff/proto/api"
 )
 
-// fakeKubelet answers exec and logs like a kubelet would, without
-// containers: "echo ARGS" prints, "cat" echoes stdin, "exit N" exits with N.
+// fakeKubelet answers exec, logs and port-forward like a kubelet would,
+// without containers: "echo ARGS" prints, "cat" echoes stdin, "exit N"
+// exits with N; every forwarded port echoes upper-cased, except port 1,
+// which refuses.
 type fakeKubelet struct {
 	api.UnimplementedKubeletServer
-	mu      sync.Mutex
-	started []*api.ExecStart
-	logs    []*api.LogsRequest
+	mu       sync.Mutex
+	started  []*api.ExecStart
+	logs     []*api.LogsRequest
+	forwards []*api.PortForwardStart
 }
 
 func (k *fakeKubelet) Exec(stream grpc.BidiStreamingServer[api.ExecInput, api.ExecOutput]) error {
@@ -103,6 +111,42 @@ func (k *fakeKubelet) Logs(req *api.LogsRequest, stream grpc.ServerStreamingServ
 		<-stream.Context().Done()
 	}
 	return nil
+}
+
+// PortForward echoes each chunk upper-cased, so a test can tell the bytes
+// went through the kubelet, and ends the connection when the client has
+// closed its side.
+func (k *fakeKubelet) PortForward(stream grpc.BidiStreamingServer[api.PortForwardInput, api.PortForwardOutput]) error {
+	first, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	start := first.GetStart()
+	k.mu.Lock()
+	k.forwards = append(k.forwards, start)
+	k.mu.Unlock()
+	if start.GetPort() == 1 {
+		return status.Error(codes.Unavailable, "connection refused")
+	}
+	for {
+		in, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := stream.Send(&api.PortForwardOutput{Data: bytes.ToUpper(in.GetData())}); err != nil {
+			return err
+		}
+	}
+}
+
+// forwardStarts is what PortForward streams the kubelet has seen.
+func (k *fakeKubelet) forwardStarts() []*api.PortForwardStart {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return append([]*api.PortForwardStart(nil), k.forwards...)
 }
 
 // startFakeKubelet serves a fake kubelet on loopback and registers a node
