@@ -15,7 +15,7 @@ import (
 // every output a user reads: create a deployment of 3 nginx, see it 3/3
 // with one replicaset and 3 Running pods with IPs on both nodes, exec into
 // a pod, reach nginx through a pod IP and through a Service (by IP and by
-// DNS name), lose a pod and see it replaced, delete the deployment and see
+// DNS name) and from this machine through port-forward, lose a pod and see it replaced, delete the deployment and see
 // everything it owned go.
 func TestSeedScenario(t *testing.T) {
 	defer recoverPanic(t)
@@ -132,6 +132,17 @@ func TestSeedScenario(t *testing.T) {
 		eventually(t, ctx, convergeTimeout, "client pod fetches http://"+name, func(ctx context.Context) error {
 			return fetchInPod(ctx, c, client, "http://"+name+"/")
 		})
+	})
+
+	t.Run("port-forward reaches nginx from this machine", func(t *testing.T) {
+		for _, target := range []string{"deployment/" + name, "service/" + name} {
+			port := portForward(t, ctx, c, target, "80")
+			for i := range 3 { // a connection each, through one forwarder
+				eventually(t, ctx, convergeTimeout, fmt.Sprintf("GET %d through %s's port-forward", i, target), func(ctx context.Context) error {
+					return fetchLocal(ctx, "http://127.0.0.1:"+port+"/")
+				})
+			}
+		}
 	})
 
 	t.Run("a deleted pod is replaced", func(t *testing.T) {
