@@ -230,16 +230,7 @@ func BuildSubsets(svc *api.Service, pods []*api.Pod) []*api.EndpointSubset {
 // as is, a named one through the pod's container ports; ports the pod does
 // not have are left out.
 func resolvePorts(svc *api.Service, p *api.Pod) []*api.EndpointPort {
-	byName := func(name string) (int32, bool) {
-		for _, c := range p.GetSpec().GetContainers() {
-			for _, cp := range c.GetPorts() {
-				if cp.GetName() == name {
-					return cp.GetContainerPort(), true
-				}
-			}
-		}
-		return 0, false
-	}
+	byName := intstr.ContainerPorts(p.GetSpec().GetContainers()...)
 	var out []*api.EndpointPort
 	for _, sp := range svc.GetSpec().GetPorts() {
 		target := sp.GetTargetPort()

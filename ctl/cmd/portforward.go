@@ -340,12 +340,8 @@ func targetPort(sp *api.ServicePort, pod *api.Pod) (int32, error) {
 }
 
 func containerPortByName(pod *api.Pod, name string) (int32, error) {
-	for _, c := range pod.GetSpec().GetContainers() {
-		for _, p := range c.GetPorts() {
-			if p.GetName() == name {
-				return p.GetContainerPort(), nil
-			}
-		}
+	if n, ok := intstr.ContainerPorts(pod.GetSpec().GetContainers()...)(name); ok {
+		return n, nil
 	}
 	return 0, fmt.Errorf("Pod '%s' does not have a named port '%s'", pod.GetMetadata().GetName(), name)
 }

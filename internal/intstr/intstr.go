@@ -17,6 +17,8 @@ import (
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/skiff-dev/skiff/proto/api"
 )
 
 // Type says what an IntOrString value holds.
@@ -143,6 +145,25 @@ func PortValue(v *structpb.Value) (number int32, name string, err error) {
 		return 0, "", errors.New("no port given")
 	}
 	return 0, "", fmt.Errorf("invalid port %v: want a number or a port name", v.AsInterface())
+}
+
+// ContainerPorts looks a port name up among the ports of containers (a
+// pod's, for a Service's targetPort; one container's, for its probes): the
+// byName of ResolvePort.
+func ContainerPorts(containers ...*api.Container) func(name string) (int32, bool) {
+	return func(name string) (int32, bool) {
+		if name == "" { // unnamed ports have no name to match
+			return 0, false
+		}
+		for _, c := range containers {
+			for _, p := range c.GetPorts() {
+				if p.GetName() == name {
+					return p.GetContainerPort(), true
+				}
+			}
+		}
+		return 0, false
+	}
 }
 
 // ResolvePort returns the port number v designates, looking a name up with

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/skiff-dev/skiff/proto/api"
 )
 
 func TestTypeOf(t *testing.T) {
@@ -110,5 +112,29 @@ func TestFormatAndEqual(t *testing.T) {
 	}
 	if !Equal(FromInt(80), FromInt(80)) || Equal(FromInt(80), FromString("80")) || !Equal(nil, nil) || Equal(nil, FromInt(0)) {
 		t.Error("Equal disagrees with IntOrString semantics")
+	}
+}
+
+func TestContainerPortsFindsANameInAnyContainer(t *testing.T) {
+	web := &api.Container{Name: "web", Ports: []*api.ContainerPort{{Name: "http", ContainerPort: 8080}}}
+	side := &api.Container{Name: "side", Ports: []*api.ContainerPort{{Name: "metrics", ContainerPort: 9090}, {ContainerPort: 22}}}
+	byName := ContainerPorts(web, side)
+	tests := []struct {
+		name   string
+		want   int32
+		wantOK bool
+	}{
+		{"http", 8080, true},
+		{"metrics", 9090, true},
+		{"ssh", 0, false},
+		{"", 0, false},
+	}
+	for _, tt := range tests {
+		if got, ok := byName(tt.name); got != tt.want || ok != tt.wantOK {
+			t.Errorf("port %q = %d, %v; want %d, %v", tt.name, got, ok, tt.want, tt.wantOK)
+		}
+	}
+	if _, ok := ContainerPorts()("http"); ok {
+		t.Error("no containers found a port")
 	}
 }

@@ -121,14 +121,7 @@ func (p *Prober) httpGet(ctx context.Context, g *api.HTTPGetAction, t Target) (b
 // resolvePort turns a probe's port (a number or the name of one of the
 // container's ports) into a number.
 func resolvePort(v *structpb.Value, c *api.Container) (int32, error) {
-	return intstr.ResolvePort(v, func(name string) (int32, bool) {
-		for _, p := range c.GetPorts() {
-			if p.GetName() == name {
-				return p.GetContainerPort(), true
-			}
-		}
-		return 0, false
-	})
+	return intstr.ResolvePort(v, intstr.ContainerPorts(c))
 }
 
 type limitWriter struct {
