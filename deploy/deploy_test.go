@@ -83,8 +83,23 @@ func runScript(t *testing.T, script string, args ...string) (string, error) {
 	return out.String(), err
 }
 
+// etcdTLSFiles makes the CA, certificate and key files an operator's own
+// etcd would give its clients (their contents do not matter to install.sh).
+func etcdTLSFiles(t *testing.T) (ca, cert, key string) {
+	t.Helper()
+	dir := t.TempDir()
+	ca, cert, key = filepath.Join(dir, "etcd-ca.pem"), filepath.Join(dir, "client.pem"), filepath.Join(dir, "client-key.pem")
+	for _, f := range []string{ca, cert, key} {
+		if err := os.WriteFile(f, []byte("pem"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ca, cert, key
+}
+
 func TestInstallDryRunPrintsEveryActionAndChangesNothing(t *testing.T) {
 	pkiFrom := t.TempDir()
+	etcdCA, etcdCert, etcdKey := etcdTLSFiles(t)
 	tests := []struct {
 		name string
 		args []string
@@ -145,6 +160,22 @@ func TestInstallDryRunPrintsEveryActionAndChangesNothing(t *testing.T) {
 			},
 		},
 		{
+			name: "control plane on the operator's own TLS etcd",
+			args: []string{"control-plane", "--node-name", "cp1", "--node-ip", "10.0.0.11",
+				"--etcd-servers", "https://10.0.0.50:2379", "--etcd-cafile", etcdCA, "--etcd-certfile", etcdCert, "--etcd-keyfile", etcdKey},
+			want: []string{
+				"+ install -d -m 0700 /etc/skiff/pki/etcd-client\n",
+				"+ install -m 0644 " + etcdCA + " /etc/skiff/pki/etcd-client/ca.crt\n",
+				"+ install -m 0644 " + etcdCert + " /etc/skiff/pki/etcd-client/client.crt\n",
+				"+ install -m 0600 " + etcdKey + " /etc/skiff/pki/etcd-client/client.key\n",
+				`    | etcd-servers: ["https://10.0.0.50:2379"]`,
+				"    | etcd-cafile: /etc/skiff/pki/etcd-client/ca.crt\n",
+				"    | etcd-certfile: /etc/skiff/pki/etcd-client/client.crt\n",
+				"    | etcd-keyfile: /etc/skiff/pki/etcd-client/client.key\n",
+			},
+			absent: []string{"etcd-server etcd-client", "/etc/default/etcd", "skiff-pki serving", "apiserver-etcd-client"},
+		},
+		{
 			name: "worker",
 			args: []string{"worker", "--node-name", "w1", "--node-ip", "10.0.0.21", "--apiservers", "10.0.0.11:6443", "--pki-from", pkiFrom},
 			want: []string{
@@ -198,6 +229,8 @@ func TestInstallDryRunPrintsEveryActionAndChangesNothing(t *testing.T) {
 }
 
 func TestInstallRefusesBadInput(t *testing.T) {
+	ca, cert, key := etcdTLSFiles(t)
+	cp := []string{"control-plane", "--node-name", "cp1", "--node-ip", "10.0.0.11", "--dry-run"}
 	tests := []struct {
 		name string
 		args []string
@@ -209,6 +242,13 @@ func TestInstallRefusesBadInput(t *testing.T) {
 		{"bad node name", []string{"worker", "--node-name", "Node_1", "--node-ip", "10.0.0.2", "--apiservers", "a:1", "--dry-run"}, "DNS-1123"},
 		{"etcd member missing", []string{"control-plane", "--node-name", "cp9", "--node-ip", "10.0.0.9", "--etcd-initial-cluster", "cp1=http://10.0.0.1:2380", "--dry-run"}, "no member named 'cp9'"},
 		{"unknown flag", []string{"worker", "--frobnicate"}, "unknown option"},
+		{"etcd CA without its client pair", append(cp, "--etcd-servers", "https://e:2379", "--etcd-cafile", ca), "give all three"},
+		{"etcd TLS without etcd servers", append(cp, "--etcd-cafile", ca, "--etcd-certfile", cert, "--etcd-keyfile", key), "needs --etcd-servers"},
+		{"etcd TLS beside the etcd install.sh makes", append(cp, "--etcd-servers", "https://e:2379", "--etcd-initial-cluster", "cp1=http://10.0.0.11:2380",
+			"--etcd-cafile", ca, "--etcd-certfile", cert, "--etcd-keyfile", key), "--etcd-initial-cluster makes one"},
+		{"etcd TLS file missing", append(cp, "--etcd-servers", "https://e:2379", "--etcd-cafile", ca, "--etcd-certfile", cert, "--etcd-keyfile", "/nonexistent.key"), "/nonexistent.key: no such file"},
+		{"etcd TLS on a worker", []string{"worker", "--node-ip", "10.0.0.2", "--apiservers", "a:1", "--dry-run", "--etcd-servers", "https://e:2379",
+			"--etcd-cafile", ca, "--etcd-certfile", cert, "--etcd-keyfile", key}, "for control-plane nodes"},
 		{"missing pki dir", []string{"worker", "--node-ip", "10.0.0.2", "--apiservers", "a:1", "--pki-from", "/nonexistent", "--dry-run"}, "no such directory"},
 	}
 	for _, tt := range tests {

@@ -31,6 +31,9 @@ Options:
                             (default: NODE_IP; give all of them for HA)
   --etcd-servers LIST       external etcd client URLs for the apiserver (default: embedded etcd,
                             or https://IP:2379 of every --etcd-initial-cluster member)
+  --etcd-cafile FILE        with --etcd-servers: an operator's own TLS etcd, its CA, and the
+  --etcd-certfile FILE      client certificate and key the apiserver presents to it (all
+  --etcd-keyfile FILE       three, copied into PKI/etcd-client/)
   --etcd-initial-cluster L  install and configure a local etcd member of the cluster
                             NAME=http://IP:2380,... (HA; NAME must be this node's name);
                             peers and clients use TLS with the etcd CA (PKI/etcd), clients
@@ -60,6 +63,9 @@ APISERVER_NAMES=""
 APISERVER_IPS=""
 ETCD_SERVERS=""
 ETCD_INITIAL_CLUSTER=""
+ETCD_CAFILE=""
+ETCD_CERTFILE=""
+ETCD_KEYFILE=""
 PKI_FROM=""
 CLUSTER_CIDR="10.244.0.0/16"
 SERVICE_CIDR="10.96.0.0/12"
@@ -96,7 +102,8 @@ parse_args() {
 		--skip-packages) SKIP_PACKAGES=1 ;;
 		--no-start) NO_START=1 ;;
 		--bin-dir | --image-dir | --node-name | --node-ip | --apiservers | --apiserver-names | --apiserver-ips | \
-			--etcd-servers | --etcd-initial-cluster | --pki-from | --cluster-cidr | --service-cidr | --cluster-dns | --root)
+			--etcd-servers | --etcd-initial-cluster | --etcd-cafile | --etcd-certfile | --etcd-keyfile | \
+			--pki-from | --cluster-cidr | --service-cidr | --cluster-dns | --root)
 			need_value "$@"
 			case $1 in
 			--bin-dir) BIN_DIR=$2 ;;
@@ -108,6 +115,9 @@ parse_args() {
 			--apiserver-ips) APISERVER_IPS=$2 ;;
 			--etcd-servers) ETCD_SERVERS=$2 ;;
 			--etcd-initial-cluster) ETCD_INITIAL_CLUSTER=$2 ;;
+			--etcd-cafile) ETCD_CAFILE=$2 ;;
+			--etcd-certfile) ETCD_CERTFILE=$2 ;;
+			--etcd-keyfile) ETCD_KEYFILE=$2 ;;
 			--pki-from) PKI_FROM=$2 ;;
 			--cluster-cidr) CLUSTER_CIDR=$2 ;;
 			--service-cidr) SERVICE_CIDR=$2 ;;
@@ -140,10 +150,29 @@ parse_args() {
 		[[ ,$ETCD_INITIAL_CLUSTER, == *",${NODE_NAME}=http"* ]] || die "--etcd-initial-cluster has no member named '$NODE_NAME'"
 		[[ -n $ETCD_SERVERS ]] || ETCD_SERVERS=$(etcd_client_urls "$ETCD_INITIAL_CLUSTER")
 	fi
+	check_external_etcd_tls
 	if [[ -n $ROOT ]]; then
 		SKIP_PACKAGES=1
 		NO_START=1
 	fi
+}
+
+# check_external_etcd_tls accepts the --etcd-cafile/certfile/keyfile of an
+# operator's own etcd: all three or none, only with --etcd-servers and
+# never with the etcd install.sh makes, and only files that exist.
+check_external_etcd_tls() {
+	local given=0 f
+	for f in "$ETCD_CAFILE" "$ETCD_CERTFILE" "$ETCD_KEYFILE"; do
+		[[ -z $f ]] || given=$((given + 1))
+	done
+	[[ $given == 0 ]] && return
+	[[ $given == 3 ]] || die "--etcd-cafile, --etcd-certfile and --etcd-keyfile go together: give all three"
+	[[ $ROLE == control-plane ]] || die "--etcd-cafile is for control-plane nodes"
+	[[ -z $ETCD_INITIAL_CLUSTER ]] || die "--etcd-cafile is for an etcd of your own; --etcd-initial-cluster makes one with its own CA"
+	[[ -n $ETCD_SERVERS ]] || die "--etcd-cafile needs --etcd-servers: the etcd it is for"
+	for f in "$ETCD_CAFILE" "$ETCD_CERTFILE" "$ETCD_KEYFILE"; do
+		[[ -f $f ]] || die "etcd TLS file ${f}: no such file"
+	done
 }
 
 # default_ip is the source address of the default route.
@@ -255,6 +284,8 @@ readonly PKI=/etc/skiff/pki
 # ETCD_PKI is what etcd itself reads.
 readonly PKI_ETCD=${PKI}/etcd
 readonly ETCD_PKI=/etc/etcd/pki
+# PKI_ETCD_CLIENT holds the CA and client pair of an operator's own etcd.
+readonly PKI_ETCD_CLIENT=${PKI}/etcd-client
 
 install_pki() {
 	run install -d -m 0700 "${ROOT}${PKI}"
@@ -271,6 +302,12 @@ install_pki() {
 			fi
 			run install -m "$mode" "$f" "$to"
 		done
+	fi
+	if [[ -n $ETCD_CAFILE ]]; then
+		run install -d -m 0700 "${ROOT}${PKI_ETCD_CLIENT}"
+		run install -m 0644 "$ETCD_CAFILE" "${ROOT}${PKI_ETCD_CLIENT}/ca.crt"
+		run install -m 0644 "$ETCD_CERTFILE" "${ROOT}${PKI_ETCD_CLIENT}/client.crt"
+		run install -m 0600 "$ETCD_KEYFILE" "${ROOT}${PKI_ETCD_CLIENT}/client.key"
 	fi
 	local pki_cmd="${ROOT}/usr/local/bin/skiff-pki"
 	if [[ $ROLE == control-plane ]]; then
@@ -317,6 +354,11 @@ install_configs() {
 etcd-cafile: ${PKI_ETCD}/ca.crt
 etcd-certfile: ${PKI_ETCD}/apiserver-etcd-client.crt
 etcd-keyfile: ${PKI_ETCD}/apiserver-etcd-client.key"
+		elif [[ -n $ETCD_CAFILE ]]; then
+			etcd_config+="
+etcd-cafile: ${PKI_ETCD_CLIENT}/ca.crt
+etcd-certfile: ${PKI_ETCD_CLIENT}/client.crt
+etcd-keyfile: ${PKI_ETCD_CLIENT}/client.key"
 		fi
 		write_file /etc/skiff/apiserver.yaml 0644 <<EOF
 listen: "0.0.0.0:6443"
