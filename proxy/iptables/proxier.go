@@ -262,7 +262,9 @@ func (p *Proxier) listChains() (map[string][]string, error) {
 }
 
 // chains lists one table's chains: the -P and -N lines that start
-// iptables -S.
+// iptables -S. The rules follow them; once the first rule is read, iptables
+// is stopped rather than left to print every rule (on nft, a third of the
+// listing's time with 10,000 services).
 func (p *Proxier) chains(table string) ([]string, error) {
 	cmd := iptablesCommand(context.Background(), p.path, "-w", restoreWait, "-t", table, "-S")
 	var stderr bytes.Buffer
@@ -275,21 +277,22 @@ func (p *Proxier) chains(table string) ([]string, error) {
 		return nil, err
 	}
 	var chains []string
+	stopped := false
 	sc := bufio.NewScanner(stdout)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for sc.Scan() {
 		line := sc.Bytes()
-		if bytes.HasPrefix(line, []byte("-P ")) || bytes.HasPrefix(line, []byte("-N ")) {
-			if f := bytes.Fields(line); len(f) >= 2 {
-				chains = append(chains, string(f[1]))
-			}
+		if !bytes.HasPrefix(line, []byte("-P ")) && !bytes.HasPrefix(line, []byte("-N ")) {
+			stopped = cmd.Process.Kill() == nil
+			break
+		}
+		if f := bytes.Fields(line); len(f) >= 2 {
+			chains = append(chains, string(f[1]))
 		}
 	}
 	scanErr := sc.Err()
-	if scanErr != nil {
-		_, _ = io.Copy(io.Discard, stdout) // let iptables finish
-	}
-	if err := cmd.Wait(); err != nil {
+	_, _ = io.Copy(io.Discard, stdout) // let iptables finish, or die
+	if err := cmd.Wait(); err != nil && !stopped {
 		return nil, fmt.Errorf("%s -t %s -S: %w: %s", p.path, table, err, strings.TrimSpace(stderr.String()))
 	}
 	if scanErr != nil {

@@ -184,8 +184,12 @@ func TestLargeSyncsAndCleanupOnEveryBackend(t *testing.T) {
 				t.Errorf("removed endpoint's chain %s survived the partial sync", gone)
 			}
 
-			p = newProxierOn(t, ns, backend) // a restarted proxy rewrites everything
-			sync(300, 899)
+			// A restarted proxy rewrites everything, and finds the chains of
+			// a service removed while it was down only by listing the
+			// tables (stopping iptables -S at the first rule).
+			p = newProxierOn(t, ns, backend)
+			ports = ports[:299]
+			sync(299, 896)
 			if err := ns.Do(p.CheckBase); err != nil {
 				t.Fatal(err)
 			}
