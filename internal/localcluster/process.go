@@ -59,7 +59,13 @@ func netnsPath(name string) string { return filepath.Join("/run/netns", name) }
 // procStat returns the state letter and start time of pid from
 // /proc/<pid>/stat.
 func procStat(pid int) (byte, uint64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	return readStat(fmt.Sprintf("/proc/%d/stat", pid))
+}
+
+// readStat reads the state and start time of a process or thread from its
+// stat file.
+func readStat(path string) (byte, uint64, error) {
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -67,18 +73,36 @@ func procStat(pid int) (byte, uint64, error) {
 	// count from after the last ')'.
 	i := strings.LastIndexByte(string(data), ')')
 	if i < 0 {
-		return 0, 0, fmt.Errorf("/proc/%d/stat: malformed", pid)
+		return 0, 0, fmt.Errorf("%s: malformed", path)
 	}
 	fields := strings.Fields(string(data[i+1:]))
 	// fields[0] is field 3 (state); field 22 (starttime) is fields[19].
 	if len(fields) < 20 {
-		return 0, 0, fmt.Errorf("/proc/%d/stat: malformed", pid)
+		return 0, 0, fmt.Errorf("%s: malformed", path)
 	}
 	start, err := strconv.ParseUint(fields[19], 10, 64)
 	if err != nil {
-		return 0, 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+		return 0, 0, fmt.Errorf("%s: %w", path, err)
 	}
 	return fields[0][0], start, nil
+}
+
+// threadsLeft says whether a process whose main thread has exited still
+// has threads exiting: until the last one has, its open files (listening
+// sockets included) are not closed, so a successor binding the same
+// address would fail.
+func threadsLeft(pid int) bool {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return false
+	}
+	for _, t := range tasks {
+		state, _, err := readStat(fmt.Sprintf("/proc/%d/task/%s/stat", pid, t.Name()))
+		if err == nil && state != 'Z' && state != 'X' {
+			return true
+		}
+	}
+	return false
 }
 
 func procStartTime(pid int) (uint64, error) {
@@ -86,11 +110,17 @@ func procStartTime(pid int) (uint64, error) {
 	return st, err
 }
 
-// Alive says whether p still runs: same pid, same start time, not a
-// zombie.
+// Alive says whether p still runs: same pid, same start time, and not a
+// zombie whose threads have all exited. A SIGKILLed Go process's main
+// thread turns zombie before its other threads are gone and its sockets
+// closed: taken for gone then, a restart raced its own predecessor for its
+// listening address (seen in the e2e soak).
 func (p Process) Alive() bool {
 	state, start, err := procStat(p.Pid)
-	return err == nil && start == p.StartTime && state != 'Z' && state != 'X'
+	if err != nil || start != p.StartTime {
+		return false
+	}
+	return (state != 'Z' && state != 'X') || threadsLeft(p.Pid)
 }
 
 // Stop sends SIGTERM, waits up to grace, then SIGKILL, and waits for the
