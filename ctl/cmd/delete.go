@@ -2,27 +2,18 @@ package cmd
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
-	"github.com/skiff-dev/skiff/ctl/manifest"
 	"github.com/skiff-dev/skiff/ctl/printers"
 	"github.com/skiff-dev/skiff/internal/client"
-	"github.com/skiff-dev/skiff/internal/kinds"
 )
 
 type deleteOptions struct {
-	files          fileOptions
-	labelSelector  string
-	fieldSelector  string
-	all            bool
-	allNamespaces  bool
+	objectSelection
 	cascade        string
 	gracePeriod    int
 	now            bool
@@ -73,12 +64,8 @@ owner, orphan leaves them running.`,
 			return runDelete(c, streams, f, o, args)
 		},
 	}
-	o.files.addFlags(c, "containing the resource to delete")
+	o.objectSelection.addFlags(c, "containing the resource to delete", "Delete all resources, in the namespace of the specified resource types.")
 	fl := c.Flags()
-	fl.StringVarP(&o.labelSelector, "selector", "l", "", "Selector (label query) to filter on.")
-	fl.StringVar(&o.fieldSelector, "field-selector", "", "Selector (field query) to filter on.")
-	fl.BoolVar(&o.all, "all", false, "Delete all resources, in the namespace of the specified resource types.")
-	fl.BoolVarP(&o.allNamespaces, "all-namespaces", "A", false, "If present, list the requested object(s) across all namespaces.")
 	fl.StringVar(&o.cascade, "cascade", "background", `Must be "background", "orphan", or "foreground". Selects the deletion cascading strategy for the dependents (e.g. Pods created by a ReplicationController).`)
 	fl.Lookup("cascade").NoOptDefVal = "background"
 	fl.IntVar(&o.gracePeriod, "grace-period", -1, "Period of time in seconds given to the resource to terminate gracefully. Ignored if negative. Set to 1 for immediate shutdown. Can only be set to 0 when --force is true (force deletion).")
@@ -89,13 +76,6 @@ owner, orphan leaves them running.`,
 	fl.BoolVar(&o.ignoreNotFound, "ignore-not-found", false, "Treat \"resource not found\" as a successful delete.")
 	fl.StringVarP(&o.output, "output", "o", "", "Output mode. Use \"-o name\" for shorter output (resource/name).")
 	return c
-}
-
-// deletion is one object to delete.
-type deletion struct {
-	info      *kinds.Info
-	namespace string
-	name      string
 }
 
 func propagationPolicy(cascade string) (string, error) {
@@ -137,69 +117,21 @@ func runDelete(c *cobra.Command, streams IOStreams, f *Factory, o *deleteOptions
 		fmt.Fprintln(streams.ErrOut, "Warning: Immediate deletion does not wait for confirmation that the running resource has been terminated. The resource may continue to run on the cluster indefinitely.")
 	}
 
-	if len(args) == 0 && len(o.files.filenames) == 0 {
-		return usageErrorf(c, "You must provide one or more resources by argument or filename.\nExample resource specifications include:\n   '-f rsrc.yaml'\n   '--filename=rsrc.json'\n   '<resource> <name>'\n   '<resource>'")
+	if err := o.check(c, args); err != nil {
+		return err
 	}
-	ns, _ := f.DefaultNamespace()
-	var targets []deletion
 	cl, err := f.Client(ctx)
 	if err != nil {
 		return err
 	}
-	switch {
-	case len(o.files.filenames) > 0:
-		if len(args) > 0 {
-			return usageErrorf(c, "resource names cannot be given with -f")
-		}
-		docs, err := manifest.Read(o.files.filenames, streams.In, o.files.recursive)
-		if err != nil {
-			return err
-		}
-		for i := range docs {
-			if err := documentNamespace(f, &docs[i]); err != nil {
-				return err
-			}
-			d := docs[i]
-			targets = append(targets, deletion{info: d.Info, namespace: d.Object.GetMetadata().GetNamespace(), name: d.Object.GetMetadata().GetName()})
-		}
-	default:
-		reqs, err := parseResourceArgs(args)
-		if err != nil {
-			return err
-		}
-		for _, r := range reqs {
-			if len(r.names) > 0 {
-				if o.all || o.labelSelector != "" {
-					return errors.New("name cannot be provided when a selector is specified")
-				}
-				for _, n := range r.names {
-					targets = append(targets, deletion{info: r.info, namespace: namespaceFor(r.info, ns), name: n})
-				}
-				continue
-			}
-			if !o.all && o.labelSelector == "" && o.fieldSelector == "" {
-				return usageErrorf(c, "resource(s) were provided, but no name was specified")
-			}
-			listNS := namespaceFor(r.info, ns)
-			if o.allNamespaces {
-				listNS = ""
-			}
-			objs, _, err := client.ForKind(cl, r.info).List(ctx, listNS, client.ListOptions{LabelSelector: o.labelSelector, FieldSelector: o.fieldSelector})
-			if err != nil {
-				return err
-			}
-			if err := sortObjects(objs, ""); err != nil {
-				return err
-			}
-			for _, obj := range objs {
-				m := obj.GetMetadata()
-				targets = append(targets, deletion{info: r.info, namespace: m.GetNamespace(), name: m.GetName()})
-			}
-		}
-		if len(targets) == 0 {
-			fmt.Fprintln(streams.ErrOut, noResourcesMessage(reqs, ns, o.allNamespaces))
-			return nil
-		}
+	targets, reqs, err := o.resolve(c, streams, f, cl, args)
+	if err != nil {
+		return err
+	}
+	if len(targets) == 0 && reqs != nil {
+		ns, _ := f.DefaultNamespace()
+		fmt.Fprintln(streams.ErrOut, noResourcesMessage(reqs, ns, o.allNamespaces))
+		return nil
 	}
 
 	opts := client.DeleteOptions{PropagationPolicy: policy}
@@ -208,11 +140,7 @@ func runDelete(c *cobra.Command, streams IOStreams, f *Factory, o *deleteOptions
 		opts.GracePeriodSeconds = &g
 	}
 	failed := false
-	type deleted struct {
-		deletion
-		uid string
-	}
-	var pending []deleted
+	var pending []objectRef
 	for _, t := range targets {
 		obj, err := client.ForKind(cl, t.info).Delete(ctx, t.namespace, t.name, opts)
 		if err != nil {
@@ -231,7 +159,8 @@ func runDelete(c *cobra.Command, streams IOStreams, f *Factory, o *deleteOptions
 		} else {
 			fmt.Fprintf(streams.Out, "%s %q deleted\n", printers.QualifiedKind(t.info), t.name)
 		}
-		pending = append(pending, deleted{deletion: t, uid: obj.GetMetadata().GetUid()})
+		t.uid = obj.GetMetadata().GetUid()
+		pending = append(pending, t)
 	}
 	if o.wait && len(pending) > 0 {
 		timeout := o.timeout
@@ -241,11 +170,10 @@ func runDelete(c *cobra.Command, streams IOStreams, f *Factory, o *deleteOptions
 		wctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
 		for _, p := range pending {
-			err := waitGone(wctx, streams, cl, p.deletion, p.uid)
+			err := waitGone(wctx, streams, cl, p)
 			if err != nil {
-				// The RPC may see the deadline a moment before the context does.
-				if ctx.Err() == nil && (wctx.Err() != nil || status.Code(err) == codes.DeadlineExceeded) {
-					return fmt.Errorf("timed out waiting for the condition on %s/%s", p.info.Resource, p.name)
+				if timedOut(ctx, wctx, err) {
+					return fmt.Errorf("timed out waiting for the condition on %s", p.resourcePath())
 				}
 				return err
 			}
@@ -269,7 +197,7 @@ func defaultDeleteTimeout(grace int) time.Duration {
 
 // waitGone polls until the object with uid is gone, printing progress to
 // stderr once a second has passed.
-func waitGone(ctx context.Context, streams IOStreams, cl *client.Client, d deletion, uid string) error {
+func waitGone(ctx context.Context, streams IOStreams, cl *client.Client, d objectRef) error {
 	rc := client.ForKind(cl, d.info)
 	start := time.Now()
 	announced := false
@@ -282,7 +210,7 @@ func waitGone(ctx context.Context, streams IOStreams, cl *client.Client, d delet
 			return nil
 		case err != nil:
 			return err
-		case obj.GetMetadata().GetUid() != uid:
+		case obj.GetMetadata().GetUid() != d.uid:
 			return nil // gone, and something new took its name
 		}
 		if !announced && time.Since(start) > time.Second {

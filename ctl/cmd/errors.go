@@ -52,6 +52,12 @@ func withObject(err error, info *kinds.Info, name string) error {
 	return &objectError{err: err, info: info, name: name}
 }
 
+// notFound is the server's error for an object found missing by a list
+// rather than a get, worded as kubectl words it.
+func notFound(ref objectRef) error {
+	return withObject(status.Error(codes.NotFound, "not found"), ref.info, ref.name)
+}
+
 // serverErrorMessage formats errors that came from the apiserver.
 func serverErrorMessage(err error) (string, bool) {
 	var oe *objectError

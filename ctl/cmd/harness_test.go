@@ -10,6 +10,7 @@ import (
 
 	"github.com/skiff-dev/skiff/internal/client"
 	"github.com/skiff-dev/skiff/internal/testcluster"
+	"github.com/skiff-dev/skiff/proto/api"
 )
 
 // env runs ctl commands in-process against one in-process apiserver, with
@@ -19,6 +20,9 @@ type env struct {
 	cluster *testcluster.Cluster
 	mu      sync.Mutex
 	now     time.Time
+	// wrap, when set, stands between ctl and the apiserver (to record
+	// the requests ctl makes).
+	wrap func(api.APIClient) api.APIClient
 }
 
 func newEnv(t *testing.T) *env {
@@ -27,6 +31,13 @@ func newEnv(t *testing.T) *env {
 }
 
 func (e *env) client() *client.Client { return e.cluster.Client }
+
+// setWrap puts wrap between the commands run from now on and the apiserver.
+func (e *env) setWrap(wrap func(api.APIClient) api.APIClient) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.wrap = wrap
+}
 
 // setNow fixes the clock; the zero time means the wall clock.
 func (e *env) setNow(now time.Time) {
@@ -37,7 +48,14 @@ func (e *env) setNow(now time.Time) {
 
 func (e *env) factory() *Factory {
 	return &Factory{
-		Dial: func(context.Context) (*client.Client, error) { return e.cluster.Client, nil },
+		Dial: func(context.Context) (*client.Client, error) {
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			if e.wrap != nil {
+				return &client.Client{API: e.wrap(e.cluster.Client.API)}, nil
+			}
+			return e.cluster.Client, nil
+		},
 		Now: func() time.Time {
 			e.mu.Lock()
 			defer e.mu.Unlock()

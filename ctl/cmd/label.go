@@ -110,31 +110,14 @@ func newLabelCmd(streams IOStreams, f *Factory, t metadataMap) *cobra.Command {
 				return usageErrorf(c, "%v", err)
 			}
 			ctx := c.Context()
-			cl, ns, err := f.clientInNamespace(ctx)
+			cl, err := f.Client(ctx)
 			if err != nil {
 				return err
 			}
-			var objs []deletion
-			for _, r := range reqs {
-				if len(r.names) == 0 {
-					if !all && selector == "" {
-						return usageErrorf(c, "resource(s) were provided, but no name was specified")
-					}
-					list, _, err := client.ForKind(cl, r.info).List(ctx, namespaceFor(r.info, ns), client.ListOptions{LabelSelector: selector})
-					if err != nil {
-						return err
-					}
-					if err := sortObjects(list, ""); err != nil {
-						return err
-					}
-					for _, o := range list {
-						objs = append(objs, deletion{info: r.info, namespace: o.GetMetadata().GetNamespace(), name: o.GetMetadata().GetName()})
-					}
-					continue
-				}
-				for _, n := range r.names {
-					objs = append(objs, deletion{info: r.info, namespace: namespaceFor(r.info, ns), name: n})
-				}
+			sel := objectSelection{labelSelector: selector, all: all}
+			objs, err := sel.fromArgs(c, f, cl, reqs)
+			if err != nil {
+				return err
 			}
 			for _, o := range objs {
 				_, changed, err := updateObject(ctx, client.ForKind(cl, o.info), o.namespace, o.name, func(obj kinds.Object) error {

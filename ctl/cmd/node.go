@@ -183,7 +183,7 @@ func runDrain(ctx context.Context, streams IOStreams, f *Factory, o *drainOption
 	}
 	for _, p := range toDelete {
 		m := p.GetMetadata()
-		err := waitGone(ctx, IOStreams{ErrOut: io.Discard}, cl, deletion{info: info, namespace: m.GetNamespace(), name: m.GetName()}, m.GetUid())
+		err := waitGone(ctx, IOStreams{ErrOut: io.Discard}, cl, objectRef{info: info, namespace: m.GetNamespace(), name: m.GetName(), uid: m.GetUid()})
 		if err != nil {
 			if errors.Is(err, context.DeadlineExceeded) {
 				return fmt.Errorf("drain did not complete within %s", o.timeout)

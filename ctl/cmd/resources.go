@@ -1,11 +1,17 @@
 package cmd
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 
+	"github.com/spf13/cobra"
+
+	"github.com/skiff-dev/skiff/ctl/manifest"
+	"github.com/skiff-dev/skiff/internal/client"
 	"github.com/skiff-dev/skiff/internal/kinds"
 	"github.com/skiff-dev/skiff/internal/selectors"
 	"github.com/skiff-dev/skiff/proto/api"
@@ -171,4 +177,130 @@ func labelSelectorString(ls *api.LabelSelector) string {
 		return ""
 	}
 	return sel.String()
+}
+
+// objectSelection is how commands that act on existing objects (delete,
+// wait) pick them, as kubectl's do: -f files, or TYPE[/NAME] arguments
+// narrowed by -l, --field-selector, --all and -A.
+type objectSelection struct {
+	files         fileOptions
+	labelSelector string
+	fieldSelector string
+	all           bool
+	allNamespaces bool
+}
+
+// addFlags registers the selection flags; fileVerb completes -f's help
+// ("containing the resource to delete") and allHelp is --all's.
+func (s *objectSelection) addFlags(c *cobra.Command, fileVerb, allHelp string) {
+	s.files.addFlags(c, fileVerb)
+	fl := c.Flags()
+	fl.StringVarP(&s.labelSelector, "selector", "l", "", "Selector (label query) to filter on.")
+	fl.StringVar(&s.fieldSelector, "field-selector", "", "Selector (field query) to filter on.")
+	fl.BoolVar(&s.all, "all", false, allHelp)
+	fl.BoolVarP(&s.allNamespaces, "all-namespaces", "A", false, "If present, list the requested object(s) across all namespaces.")
+}
+
+// objectRef is one object a command acts on. uid, once the command has
+// seen the object, keeps a new object taking its name from being mistaken
+// for it.
+type objectRef struct {
+	info      *kinds.Info
+	namespace string
+	name      string
+	uid       string
+}
+
+// resourcePath is "deployments/web", as kubectl names an object in the
+// errors of waits.
+func (r objectRef) resourcePath() string { return r.info.Resource + "/" + r.name }
+
+// check rejects, before anything is sent, a command line that names no
+// objects or names them twice (-f and arguments).
+func (s *objectSelection) check(c *cobra.Command, args []string) error {
+	if len(args) == 0 && len(s.files.filenames) == 0 {
+		return usageErrorf(c, "You must provide one or more resources by argument or filename.\nExample resource specifications include:\n   '-f rsrc.yaml'\n   '--filename=rsrc.json'\n   '<resource> <name>'\n   '<resource>'")
+	}
+	if len(args) > 0 && len(s.files.filenames) > 0 {
+		return usageErrorf(c, "resource names cannot be given with -f")
+	}
+	return nil
+}
+
+// resolve returns the objects the files or arguments name, listing the
+// server for a kind given without names. reqs are the parsed arguments
+// (nil with -f), for "No resources found" messages.
+func (s *objectSelection) resolve(c *cobra.Command, streams IOStreams, f *Factory, cl *client.Client, args []string) (refs []objectRef, reqs []resourceRequest, err error) {
+	if len(s.files.filenames) > 0 {
+		refs, err = s.fromFiles(streams.In, f)
+		return refs, nil, err
+	}
+	if reqs, err = parseResourceArgs(args); err != nil {
+		return nil, nil, err
+	}
+	refs, err = s.fromArgs(c, f, cl, reqs)
+	return refs, reqs, err
+}
+
+func (s *objectSelection) fromFiles(in io.Reader, f *Factory) ([]objectRef, error) {
+	docs, err := manifest.Read(s.files.filenames, in, s.files.recursive)
+	if err != nil {
+		return nil, err
+	}
+	refs := make([]objectRef, 0, len(docs))
+	for i := range docs {
+		if err := documentNamespace(f, &docs[i]); err != nil {
+			return nil, err
+		}
+		m := docs[i].Object.GetMetadata()
+		refs = append(refs, objectRef{info: docs[i].Info, namespace: m.GetNamespace(), name: m.GetName()})
+	}
+	return refs, nil
+}
+
+func (s *objectSelection) fromArgs(c *cobra.Command, f *Factory, cl *client.Client, reqs []resourceRequest) ([]objectRef, error) {
+	ns, _ := f.DefaultNamespace()
+	var refs []objectRef
+	for _, r := range reqs {
+		if len(r.names) > 0 {
+			if s.all || s.labelSelector != "" {
+				return nil, errors.New("name cannot be provided when a selector is specified")
+			}
+			for _, n := range r.names {
+				refs = append(refs, objectRef{info: r.info, namespace: namespaceFor(r.info, ns), name: n})
+			}
+			continue
+		}
+		if !s.all && s.labelSelector == "" && s.fieldSelector == "" {
+			return nil, usageErrorf(c, "resource(s) were provided, but no name was specified")
+		}
+		listed, err := s.list(c.Context(), cl, r.info, ns)
+		if err != nil {
+			return nil, err
+		}
+		refs = append(refs, listed...)
+	}
+	return refs, nil
+}
+
+// list finds the objects of one kind that match the selectors, in ns (in
+// every namespace with -A), ordered by namespace and name.
+func (s *objectSelection) list(ctx context.Context, cl *client.Client, info *kinds.Info, ns string) ([]objectRef, error) {
+	listNS := namespaceFor(info, ns)
+	if s.allNamespaces {
+		listNS = ""
+	}
+	objs, _, err := client.ForKind(cl, info).List(ctx, listNS, client.ListOptions{LabelSelector: s.labelSelector, FieldSelector: s.fieldSelector})
+	if err != nil {
+		return nil, err
+	}
+	if err := sortObjects(objs, ""); err != nil {
+		return nil, err
+	}
+	refs := make([]objectRef, 0, len(objs))
+	for _, obj := range objs {
+		m := obj.GetMetadata()
+		refs = append(refs, objectRef{info: info, namespace: m.GetNamespace(), name: m.GetName(), uid: m.GetUid()})
+	}
+	return refs, nil
 }

@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/skiff-dev/skiff/ctl/printers"
@@ -160,7 +158,7 @@ exits non-zero if the rollout fails or --timeout passes.`,
 				defer cancel()
 			}
 			err = watchRollout(ctx, streams.Out, t)
-			if c.Context().Err() == nil && (errors.Is(err, context.DeadlineExceeded) || status.Code(err) == codes.DeadlineExceeded) {
+			if err != nil && timedOut(c.Context(), ctx, err) {
 				return errors.New("timed out waiting for the condition")
 			}
 			return err
@@ -178,9 +176,17 @@ func deploymentInfo() *kinds.Info {
 
 // watchRollout prints each new status message until the rollout is done.
 func watchRollout(ctx context.Context, out io.Writer, t *rolloutTarget) error {
-	last := ""
-	report := func(d *api.Deployment) (bool, error) {
-		msg, done, err := RolloutStatus(d)
+	ref := objectRef{info: deploymentInfo(), namespace: t.ns, name: t.name}
+	last, first := "", true
+	return followRef(t.cl, ref).follow(ctx, func(obj kinds.Object) (bool, error) {
+		switch {
+		case obj == nil && first:
+			return false, notFound(ref)
+		case obj == nil:
+			return false, fmt.Errorf("deployment %q was deleted during the rollout", t.name)
+		}
+		first = false
+		msg, done, err := RolloutStatus(obj.(*api.Deployment))
 		if err != nil {
 			return false, err
 		}
@@ -189,51 +195,7 @@ func watchRollout(ctx context.Context, out io.Writer, t *rolloutTarget) error {
 			last = msg
 		}
 		return done, nil
-	}
-	d, err := t.get(ctx)
-	if err != nil {
-		return err
-	}
-	if done, err := report(d); done || err != nil {
-		return err
-	}
-	rv := d.GetMetadata().GetResourceVersion()
-	for {
-		w, err := t.cl.Deployments().Watch(ctx, t.ns, client.ListOptions{FieldSelector: "metadata.name=" + t.name, ResourceVersion: rv})
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return err
-		}
-		for {
-			ev, err := w.Next()
-			if err != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				if client.IsExpired(err) {
-					rv = "" // start over from the current object
-					break
-				}
-				if client.IsStreamEnd(err) || isResourceExhausted(err) {
-					break // re-watch from the last version seen
-				}
-				return err
-			}
-			if ev.ResourceVersion != "" {
-				rv = ev.ResourceVersion
-			}
-			switch ev.Type {
-			case client.Deleted:
-				return fmt.Errorf("deployment %q was deleted during the rollout", t.name)
-			case client.Added, client.Modified:
-				if done, err := report(ev.Object); done || err != nil {
-					return err
-				}
-			}
-		}
-	}
+	})
 }
 
 // revisionOf is a ReplicaSet's deployment revision (0 when unset).

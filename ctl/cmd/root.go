@@ -65,7 +65,7 @@ Find more information at docs/architecture.md.`,
 			newDescribeCmd(streams, f), newLogsCmd(streams, f), newExecCmd(streams, f), newPortForwardCmd(streams, f), newEventsCmd(streams, f),
 		}},
 		{"Advanced Commands:", []*cobra.Command{
-			newApplyCmd(streams, f),
+			newApplyCmd(streams, f), newWaitCmd(streams, f),
 		}},
 		{"Settings Commands:", []*cobra.Command{
 			newLabelCmd(streams, f, labelTarget()), newLabelCmd(streams, f, annotationTarget()), newCompletionCmd(streams),

@@ -124,14 +124,24 @@ func PrintDocument(out io.Writer, f Format, doc map[string]any) error {
 // PrintJSONPath executes a kubectl JSONPath template ("{.spec.replicas}" or
 // ".spec.replicas") against doc.
 func PrintJSONPath(out io.Writer, template string, doc map[string]any) error {
-	jp := jsonpath.New("out").AllowMissingKeys(true)
-	if err := jp.Parse(relaxJSONPath(template)); err != nil {
-		return fmt.Errorf("error parsing jsonpath %s, %w", template, err)
+	jp, err := ParseJSONPath("out", template)
+	if err != nil {
+		return err
 	}
 	if err := jp.Execute(out, doc); err != nil {
 		return fmt.Errorf("error executing jsonpath %q: %w", template, err)
 	}
 	return nil
+}
+
+// ParseJSONPath parses a kubectl JSONPath template, relaxed as kubectl
+// relaxes it; a missing key finds nothing instead of failing.
+func ParseJSONPath(name, template string) (*jsonpath.JSONPath, error) {
+	jp := jsonpath.New(name).AllowMissingKeys(true)
+	if err := jp.Parse(relaxJSONPath(template)); err != nil {
+		return nil, fmt.Errorf("error parsing jsonpath %s, %w", template, err)
+	}
+	return jp, nil
 }
 
 // relaxJSONPath accepts ".a.b" and "a.b" for "{.a.b}", like kubectl.
@@ -161,9 +171,9 @@ func parseCustomColumns(spec string) ([]customColumn, error) {
 		if !ok || header == "" || path == "" {
 			return nil, fmt.Errorf("unexpected custom-columns spec: %s, expected <header>:<json-path-expr>", part)
 		}
-		jp := jsonpath.New(header).AllowMissingKeys(true)
-		if err := jp.Parse(relaxJSONPath(path)); err != nil {
-			return nil, fmt.Errorf("error parsing jsonpath %s, %w", path, err)
+		jp, err := ParseJSONPath(header, path)
+		if err != nil {
+			return nil, err
 		}
 		cols = append(cols, customColumn{header: header, path: jp})
 	}
