@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -14,9 +16,10 @@ import (
 // TestSeedScenario walks the seed scenario as a user types it, checking
 // every output a user reads: create a deployment of 3 nginx, see it 3/3
 // with one replicaset and 3 Running pods with IPs on both nodes, exec into
-// a pod, reach nginx through a pod IP and through a Service (by IP and by
-// DNS name) and from this machine through port-forward, lose a pod and see it replaced, delete the deployment and see
-// everything it owned go.
+// a pod, copy a file into it and back with cp, reach nginx through a pod
+// IP and through a Service (by IP and by DNS name) and from this machine
+// through port-forward, lose a pod and see it replaced, delete the
+// deployment and see everything it owned go.
 func TestSeedScenario(t *testing.T) {
 	defer recoverPanic(t)
 	c, ctx := setup(t)
@@ -62,6 +65,28 @@ func TestSeedScenario(t *testing.T) {
 		r, err = c.Ctl(ctx, "exec", ps[0].Name, "--", "/usr/sbin/nginx", "-t", "-c", "/no/such.conf")
 		if err != nil || r.ExitCode != 1 {
 			t.Fatalf("exec of a failing command: want exit 1 passed through: %v %s", err, r)
+		}
+	})
+
+	t.Run("cp copies a file into a pod and back", func(t *testing.T) {
+		dir := t.TempDir()
+		const page = "<p>copied by ctl cp</p>\n"
+		src := filepath.Join(dir, "page.html")
+		if err := os.WriteFile(src, []byte(page), 0o640); err != nil {
+			t.Fatal(err)
+		}
+		ctl(t, ctx, c, "cp", src, ps[0].Name+":/tmp") // an existing directory: lands in /tmp/page.html
+		if out := ctl(t, ctx, c, "exec", ps[0].Name, "--", "cat", "/tmp/page.html"); out != page {
+			t.Fatalf("the pod's /tmp/page.html holds %q, want %q", out, page)
+		}
+		back := filepath.Join(dir, "back.html")
+		ctl(t, ctx, c, "cp", ps[0].Name+":/tmp/page.html", back)
+		fi, err := os.Stat(back)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := os.ReadFile(back); err != nil || string(got) != page || fi.Mode().Perm() != 0o640 {
+			t.Fatalf("copied back %q (mode %v, %v), want %q with mode 0640", got, fi.Mode().Perm(), err, page)
 		}
 	})
 

@@ -208,18 +208,10 @@ func runExec(ctx context.Context, streams IOStreams, f *Factory, target, contain
 	if err != nil {
 		return err
 	}
-	pod, err := resolvePod(ctx, streams, cl, ns, target)
+	start, err := execTarget(ctx, streams, cl, ns, target, container)
 	if err != nil {
 		return err
 	}
-	container, err = pickContainer(streams, pod, container)
-	if err != nil {
-		return err
-	}
-	if p := pod.GetStatus().GetPhase(); p == "Succeeded" || p == "Failed" {
-		return fmt.Errorf("cannot exec into a container in a completed pod; current phase is %s", p)
-	}
-
 	inFd, inIsTerm := terminalFd(streams.In)
 	restore := func() {}
 	if tty && !(withStdin && inIsTerm) {
@@ -228,8 +220,8 @@ func runExec(ctx context.Context, streams IOStreams, f *Factory, target, contain
 		}
 		tty = false
 	}
-	start := &api.ExecStart{Namespace: pod.GetMetadata().GetNamespace(), Pod: pod.GetMetadata().GetName(),
-		Container: container, Command: command, Stdin: withStdin, Tty: tty}
+	start.Command, start.Stdin, start.Tty = command, withStdin, tty
+	rc := remoteCommand{start: start, in: streams.In, out: streams.Out, errOut: streams.ErrOut, resizeFd: -1}
 	if tty {
 		if w, h, err := term.GetSize(inFd); err == nil {
 			start.Size = &api.TerminalSize{Width: uint32(w), Height: uint32(h)}
@@ -240,13 +232,58 @@ func runExec(ctx context.Context, streams IOStreams, f *Factory, target, contain
 		}
 		restore = sync.OnceFunc(func() { _ = term.Restore(inFd, old) })
 		defer restore()
+		rc.resizeFd = inFd
 	}
 
+	code, err := rc.run(ctx, cl)
+	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			return nil // interrupted: the command's end is not ours to report
+		}
+		return err
+	}
+	if code != 0 {
+		restore() // the message needs a cooked terminal
+		fmt.Fprintf(streams.ErrOut, "command terminated with exit code %d\n", code)
+		return &ExitError{Code: code}
+	}
+	return nil
+}
+
+// execTarget resolves the pod ("NAME" or "TYPE/NAME") and container a
+// command runs in; completed pods are refused, as kubectl refuses them.
+func execTarget(ctx context.Context, streams IOStreams, cl *client.Client, ns, target, container string) (*api.ExecStart, error) {
+	pod, err := resolvePod(ctx, streams, cl, ns, target)
+	if err != nil {
+		return nil, err
+	}
+	container, err = pickContainer(streams, pod, container)
+	if err != nil {
+		return nil, err
+	}
+	if p := pod.GetStatus().GetPhase(); p == "Succeeded" || p == "Failed" {
+		return nil, fmt.Errorf("cannot exec into a container in a completed pod; current phase is %s", p)
+	}
+	return &api.ExecStart{Namespace: pod.GetMetadata().GetNamespace(), Pod: pod.GetMetadata().GetName(), Container: container}, nil
+}
+
+// remoteCommand is one command run in a container over the API's Exec
+// stream: exec runs the user's, cp runs tar.
+type remoteCommand struct {
+	start       *api.ExecStart
+	in          io.Reader // read until EOF when start.Stdin, then the remote stdin is closed
+	out, errOut io.Writer
+	resizeFd    int // with start.Tty, the terminal whose size changes are sent; -1 for none
+}
+
+// run runs the command until it exits and returns its exit code; an error
+// means the stream failed or out/errOut refused a write.
+func (rc remoteCommand) run(ctx context.Context, cl *client.Client) (int, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := cl.API.Exec(ctx)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	var sendMu sync.Mutex
 	send := func(in *api.ExecInput) error {
@@ -254,20 +291,20 @@ func runExec(ctx context.Context, streams IOStreams, f *Factory, target, contain
 		defer sendMu.Unlock()
 		return stream.Send(in)
 	}
-	if err := send(&api.ExecInput{Start: start}); err != nil {
-		return fmt.Errorf("exec: %w", err)
+	if err := send(&api.ExecInput{Start: rc.start}); err != nil {
+		return 0, fmt.Errorf("exec: %w", err)
 	}
-	if withStdin {
+	if rc.start.GetStdin() {
 		// The reader goroutine may stay blocked in Read on a terminal until
 		// the process exits; it never touches the stream after ctx ends.
-		go pumpStdin(ctx, streams.In, send)
+		go pumpStdin(ctx, rc.in, send)
 	} else {
 		sendMu.Lock()
 		_ = stream.CloseSend()
 		sendMu.Unlock()
 	}
-	if tty {
-		stopResize := forwardResize(ctx, inFd, send)
+	if rc.start.GetTty() && rc.resizeFd >= 0 {
+		stopResize := forwardResize(ctx, rc.resizeFd, send)
 		defer stopResize()
 	}
 
@@ -275,30 +312,25 @@ func runExec(ctx context.Context, streams IOStreams, f *Factory, target, contain
 		out, err := stream.Recv()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
-				return errors.New("exec: the stream ended before the command's exit code arrived")
+				return 0, errors.New("exec: the stream ended before the command's exit code arrived")
 			}
 			if ctx.Err() != nil {
-				return nil
+				return 0, ctx.Err()
 			}
-			return withObject(err, podInfo(), pod.GetMetadata().GetName())
+			return 0, withObject(err, podInfo(), rc.start.GetPod())
 		}
 		if len(out.GetStdout()) > 0 {
-			if _, err := streams.Out.Write(out.GetStdout()); err != nil {
-				return err
+			if _, err := rc.out.Write(out.GetStdout()); err != nil {
+				return 0, err
 			}
 		}
 		if len(out.GetStderr()) > 0 {
-			if _, err := streams.ErrOut.Write(out.GetStderr()); err != nil {
-				return err
+			if _, err := rc.errOut.Write(out.GetStderr()); err != nil {
+				return 0, err
 			}
 		}
 		if out.GetExited() {
-			if code := int(out.GetExitCode()); code != 0 {
-				restore() // the message needs a cooked terminal
-				fmt.Fprintf(streams.ErrOut, "command terminated with exit code %d\n", code)
-				return &ExitError{Code: code}
-			}
-			return nil
+			return int(out.GetExitCode()), nil
 		}
 	}
 }

@@ -62,7 +62,7 @@ Find more information at docs/architecture.md.`,
 			newClusterInfoCmd(streams, f), newCordonCmd(streams, f, true), newCordonCmd(streams, f, false), newDrainCmd(streams, f),
 		}},
 		{"Troubleshooting and Debugging Commands:", []*cobra.Command{
-			newDescribeCmd(streams, f), newLogsCmd(streams, f), newExecCmd(streams, f), newPortForwardCmd(streams, f), newEventsCmd(streams, f),
+			newDescribeCmd(streams, f), newLogsCmd(streams, f), newExecCmd(streams, f), newPortForwardCmd(streams, f), newCpCmd(streams, f), newEventsCmd(streams, f),
 		}},
 		{"Advanced Commands:", []*cobra.Command{
 			newApplyCmd(streams, f), newWaitCmd(streams, f),

@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,10 +27,12 @@ import (
 
 // fakeKubelet answers exec, logs and port-forward like a kubelet would,
 // without containers: "echo ARGS" prints, "cat" echoes stdin, "exit N"
-// exits with N; every forwarded port echoes upper-cased, except port 1,
-// which refuses.
+// exits with N, "tar" and "test" run for real in root, which stands for
+// the containers' filesystem; every forwarded port echoes upper-cased,
+// except port 1, which refuses.
 type fakeKubelet struct {
 	api.UnimplementedKubeletServer
+	root     string
 	mu       sync.Mutex
 	started  []*api.ExecStart
 	logs     []*api.LogsRequest
@@ -46,6 +50,8 @@ func (k *fakeKubelet) Exec(stream grpc.BidiStreamingServer[api.ExecInput, api.Ex
 	k.mu.Unlock()
 	cmd := start.GetCommand()
 	switch cmd[0] {
+	case "tar", "test":
+		return k.runInRoot(stream, start)
 	case "echo":
 		if err := stream.Send(&api.ExecOutput{Stdout: []byte(strings.Join(cmd[1:], " ") + "\n")}); err != nil {
 			return err
@@ -92,6 +98,74 @@ func (k *fakeKubelet) Exec(stream grpc.BidiStreamingServer[api.ExecInput, api.Ex
 		return stream.Send(&api.ExecOutput{Exited: true, ExitCode: int32(code)})
 	}
 	return stream.Send(&api.ExecOutput{Exited: true})
+}
+
+// runInRoot runs the command with the paths it names in the container
+// (tar's -C DIR, test's operand) mapped under k.root, through busybox as
+// the images have it when the host has busybox, else the host's own.
+func (k *fakeKubelet) runInRoot(stream grpc.BidiStreamingServer[api.ExecInput, api.ExecOutput], start *api.ExecStart) error {
+	args := append([]string(nil), start.GetCommand()...)
+	for i := 1; i < len(args); i++ {
+		if args[i-1] == "-C" || (args[0] == "test" && i == len(args)-1) {
+			args[i] = filepath.Join(k.root, args[i])
+		}
+	}
+	if bb, err := exec.LookPath("busybox"); err == nil {
+		args = append([]string{bb}, args...)
+	}
+	c := exec.CommandContext(stream.Context(), args[0], args[1:]...)
+	c.Dir = k.root
+	var sendMu sync.Mutex
+	send := func(out *api.ExecOutput) error {
+		sendMu.Lock()
+		defer sendMu.Unlock()
+		return stream.Send(out)
+	}
+	c.Stdout = execOutputWriter(func(p []byte) error { return send(&api.ExecOutput{Stdout: append([]byte(nil), p...)}) })
+	c.Stderr = execOutputWriter(func(p []byte) error { return send(&api.ExecOutput{Stderr: append([]byte(nil), p...)}) })
+	var stdin io.WriteCloser
+	if start.GetStdin() {
+		var err error
+		if stdin, err = c.StdinPipe(); err != nil {
+			return err
+		}
+	}
+	if err := c.Start(); err != nil {
+		return err
+	}
+	if stdin != nil {
+		go func() {
+			defer stdin.Close()
+			for {
+				in, err := stream.Recv()
+				if err != nil {
+					return
+				}
+				if _, err := stdin.Write(in.GetStdin()); err != nil || in.GetStdinClose() {
+					return
+				}
+			}
+		}()
+	}
+	code := 0
+	if err := c.Wait(); err != nil {
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) {
+			return err
+		}
+		code = exit.ExitCode()
+	}
+	return send(&api.ExecOutput{Exited: true, ExitCode: int32(code)})
+}
+
+// execOutputWriter sends what a command writes as exec output.
+type execOutputWriter func([]byte) error
+
+func (w execOutputWriter) Write(p []byte) (int, error) {
+	if err := w(p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 func (k *fakeKubelet) Logs(req *api.LogsRequest, stream grpc.ServerStreamingServer[api.LogChunk]) error {
@@ -158,7 +232,7 @@ func startFakeKubelet(t *testing.T, e *env) *fakeKubelet {
 		t.Fatal(err)
 	}
 	srv := grpc.NewServer()
-	k := &fakeKubelet{}
+	k := &fakeKubelet{root: t.TempDir()}
 	api.RegisterKubeletServer(srv, k)
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(srv.Stop)
