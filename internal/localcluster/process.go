@@ -59,13 +59,7 @@ func netnsPath(name string) string { return filepath.Join("/run/netns", name) }
 // procStat returns the state letter and start time of pid from
 // /proc/<pid>/stat.
 func procStat(pid int) (byte, uint64, error) {
-	return readStat(fmt.Sprintf("/proc/%d/stat", pid))
-}
-
-// readStat reads the state and start time of a process or thread from its
-// stat file.
-func readStat(path string) (byte, uint64, error) {
-	data, err := os.ReadFile(path)
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, 0, err
 	}
@@ -73,33 +67,35 @@ func readStat(path string) (byte, uint64, error) {
 	// count from after the last ')'.
 	i := strings.LastIndexByte(string(data), ')')
 	if i < 0 {
-		return 0, 0, fmt.Errorf("%s: malformed", path)
+		return 0, 0, fmt.Errorf("/proc/%d/stat: malformed", pid)
 	}
 	fields := strings.Fields(string(data[i+1:]))
 	// fields[0] is field 3 (state); field 22 (starttime) is fields[19].
 	if len(fields) < 20 {
-		return 0, 0, fmt.Errorf("%s: malformed", path)
+		return 0, 0, fmt.Errorf("/proc/%d/stat: malformed", pid)
 	}
 	start, err := strconv.ParseUint(fields[19], 10, 64)
 	if err != nil {
-		return 0, 0, fmt.Errorf("%s: %w", path, err)
+		return 0, 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
 	}
 	return fields[0][0], start, nil
 }
 
 // threadsLeft says whether a process whose main thread has exited still
-// has threads exiting: until the last one has, its open files (listening
-// sockets included) are not closed, so a successor binding the same
-// address would fail.
+// has other threads: until the last one has exited, its open files
+// (listening sockets included) are not closed, so a successor binding the
+// same address would fail. It reads the count in /proc/PID/status, which
+// drops only as each thread is released; a listing of /proc/PID/task can
+// stop short while threads exit under it.
 func threadsLeft(pid int) bool {
-	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return false
 	}
-	for _, t := range tasks {
-		state, _, err := readStat(fmt.Sprintf("/proc/%d/task/%s/stat", pid, t.Name()))
-		if err == nil && state != 'Z' && state != 'X' {
-			return true
+	for line := range strings.Lines(string(data)) {
+		if n, ok := strings.CutPrefix(line, "Threads:"); ok {
+			count, err := strconv.Atoi(strings.TrimSpace(n))
+			return err == nil && count > 1
 		}
 	}
 	return false
