@@ -20,6 +20,7 @@ import (
 
 	"github.com/skiff-dev/skiff/internal/client"
 	"github.com/skiff-dev/skiff/internal/intstr"
+	"github.com/skiff-dev/skiff/internal/kinds"
 	"github.com/skiff-dev/skiff/proto/api"
 )
 
@@ -42,8 +43,9 @@ Resource type defaults to 'pod' if omitted.
 
 If there are multiple pods matching the criteria, a pod will be selected
 automatically: a running, ready one, the oldest first. The forwarding session
-ends when ctl is interrupted; a rerun of the command is needed to reach a new
-pod when the selected one is replaced.`,
+ends when ctl is interrupted, or with "lost connection to pod" when the pod is
+deleted, replaced or stops running; a rerun of the command then reaches a new
+pod.`,
 		Example: `  # Listen on ports 5000 and 6000 locally, forwarding data to/from ports 5000 and 6000 in the pod
   ctl port-forward pod/mypod 5000 6000
 
@@ -104,8 +106,40 @@ func runPortForward(ctx context.Context, streams IOStreams, f *Factory, o *portF
 	if err != nil {
 		return err
 	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		if watchPodLost(ctx, cl, pod) {
+			cancel(errLostPod)
+		}
+	}()
 	fw.serve(ctx, listeners)
+	cancel(nil)
+	<-watched
+	if errors.Is(context.Cause(ctx), errLostPod) {
+		return errLostPod
+	}
 	return nil
+}
+
+// errLostPod ends a port-forward whose pod went away, as kubectl's does.
+var errLostPod = errors.New("lost connection to pod")
+
+// watchPodLost follows the forwarded pod until it is deleted, replaced by
+// another of its name or stops running (true), or ctx ends (false). A
+// watch that fails (the apiserver briefly gone) leaves the forward alone.
+func watchPodLost(ctx context.Context, cl *client.Client, pod *api.Pod) bool {
+	uid := pod.GetMetadata().GetUid()
+	o := followedObject{rc: client.ForKind(cl, podInfo()), ns: pod.GetMetadata().GetNamespace(), name: pod.GetMetadata().GetName()}
+	lost := false
+	_ = o.follow(ctx, func(obj kinds.Object) (bool, error) {
+		p, _ := obj.(*api.Pod)
+		lost = p == nil || p.GetMetadata().GetUid() != uid || p.GetStatus().GetPhase() != "Running"
+		return lost, nil
+	})
+	return lost && ctx.Err() == nil
 }
 
 // forwardTarget finds the pod target names, waits for it to run and maps

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/skiff-dev/skiff/internal/client"
 	"github.com/skiff-dev/skiff/proto/api"
 )
 
@@ -501,5 +502,43 @@ func TestPortForwardSkipsABusyPort(t *testing.T) {
 	want := wantErr + fmt.Sprintf("error: unable to listen on any of the requested ports: %d -> 80\n", busyPort)
 	if got := e.fails("port-forward", "--address", "127.0.0.1", "web", spec); got != want {
 		t.Errorf("only a busy port: %q, want %q", got, want)
+	}
+}
+
+// A forward ends, as kubectl's does, when its pod goes away or stops
+// running: its listeners close and it fails with "lost connection to pod".
+func TestPortForwardEndsWhenThePodIsLost(t *testing.T) {
+	tests := []struct {
+		name string
+		lose func(t *testing.T, e *env)
+	}{
+		{"the pod is deleted", func(t *testing.T, e *env) {
+			zero := int64(0)
+			if _, err := e.client().Pods().Delete(context.Background(), "default", "web", client.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"the pod stops running", func(t *testing.T, e *env) { setPodPhase(t, e, "web", "Succeeded") }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			startForwardingKubelet(t, e)
+			a := e.startAsync("port-forward", "--address", "127.0.0.1", "web", ":80")
+			port := forwardingPort(t, a, 80)
+			if got := roundTrip(t, port, "before"); got != "BEFORE" {
+				t.Fatalf("forwarded %q before the pod was lost", got)
+			}
+			tt.lose(t, e)
+			r := a.wait(t)
+			if r.code != 1 || !strings.HasSuffix(r.err, "error: lost connection to pod\n") {
+				t.Errorf("port-forward after its pod was lost: code %d, stderr %q", r.code, r.err)
+			}
+			if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+				c.Close()
+				t.Errorf("port %d still listens after the forward ended", port)
+			}
+			noForwarderGoroutines(t)
+		})
 	}
 }
