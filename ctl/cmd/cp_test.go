@@ -260,6 +260,17 @@ func TestUntarWritesOnlyInsideTheDestination(t *testing.T) {
 		want:     map[string]string{".": "dir 0755", "f": "file 0644 data", "h": "file 0644 data"},
 		warnings: []string{`warning: skipping hard link: "DIR/out/bad" -> "etc/passwd" is outside target destination`},
 	}, {
+		// a/b/l -> ../.. is the destination itself, seen from a/b; a hard
+		// link to it is the same symlink at a/m, where ../.. is outside,
+		// and a/m/escape would be written through it.
+		name: "a hard link cannot move a symlink out",
+		top:  "site",
+		members: []member{tarDir("site/"), tarDir("site/a/"), tarDir("site/a/b/"), tarSymlink("site/a/b/l", "../.."),
+			{name: "site/a/m", typ: tar.TypeLink, body: "site/a/b/l"}, tarFile("site/a/m/escape", "inside")},
+		want: map[string]string{".": "dir 0755", "a": "dir 0755", "a/b": "dir 0755", "a/b/l": "link -> ../..",
+			"a/m": "dir 0755", "a/m/escape": "file 0644 inside"},
+		warnings: []string{`warning: skipping hard link: "DIR/out/a/m" -> "site/a/b/l" is not a regular file`},
+	}, {
 		name:     "a top that is a symlink is skipped",
 		top:      "localtime",
 		members:  []member{tarSymlink("localtime", "/usr/share/zoneinfo/UTC")},

@@ -135,7 +135,7 @@ func untar(r io.Reader, top, target string, warn io.Writer) error {
 
 func (u *untarrer) extract(tr *tar.Reader, hdr *tar.Header) error {
 	p, top, ok := u.destination(hdr.Name)
-	if !ok {
+	if !ok || !u.placeInside(p) {
 		fmt.Fprintf(u.warn, "warning: file %q is outside target destination, skipping\n", hdr.Name)
 		return nil
 	}
@@ -170,6 +170,36 @@ func (u *untarrer) destination(name string) (p string, top, ok bool) {
 		return "", false, false
 	}
 	return filepath.Join(u.target, filepath.FromSlash(rel)), rel == "", true
+}
+
+// placeInside reports whether p's directory, once made, lies inside
+// u.target: the deepest part of it that exists resolves there, symlinks
+// followed, and no link on the way dangles. Every member passes it before
+// anything is written, so no chain of links, however the archive built it,
+// leads a write out of the destination.
+func (u *untarrer) placeInside(p string) bool {
+	if p == u.target {
+		return true // the destination itself, where the user asked
+	}
+	root, err := filepath.EvalSymlinks(u.target)
+	if err != nil {
+		return false // top comes first in an archive: it is made by now
+	}
+	for dir := filepath.Dir(p); ; {
+		real, err := filepath.EvalSymlinks(dir)
+		if err == nil {
+			rel, err := filepath.Rel(root, real)
+			return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
+		}
+		if fi, lerr := os.Lstat(dir); !errors.Is(err, fs.ErrNotExist) || (lerr == nil && fi.Mode()&fs.ModeSymlink != 0) {
+			return false
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return false
+		}
+		dir = parent
+	}
 }
 
 // memberRel is name's path below top, "" for top itself; ok is false when
@@ -275,8 +305,14 @@ func (u *untarrer) inside(dir, target string) bool {
 // destination too.
 func (u *untarrer) hardlink(p, member string) error {
 	old, _, ok := u.destination(member)
-	if !ok {
+	if !ok || !u.placeInside(old) {
 		fmt.Fprintf(u.warn, "warning: skipping hard link: %q -> %q is outside target destination\n", p, member)
+		return nil
+	}
+	// Only files: a hard link to a symlink is the symlink itself, moved to
+	// where its relative target may point out of the destination.
+	if fi, err := os.Lstat(old); err != nil || !fi.Mode().IsRegular() {
+		fmt.Fprintf(u.warn, "warning: skipping hard link: %q -> %q is not a regular file\n", p, member)
 		return nil
 	}
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
