@@ -547,6 +547,10 @@ type portForwardStream = grpc.BidiStreamingClient[api.PortForwardInput, api.Port
 func (fw *portForwarder) forward(ctx context.Context, conn net.Conn, remote int32) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// Interrupted, the forward closes the local connection too: a write to
+	// a client that stopped reading would otherwise never return.
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	defer stop()
 	stream, err := fw.api.PortForward(ctx)
 	if err != nil {
 		return fw.remoteError(remote, err)
