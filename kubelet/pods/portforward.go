@@ -48,11 +48,30 @@ func (m *Manager) DialPod(ctx context.Context, namespace, pod string, port int32
 		return nil, fmt.Errorf("pod %s/%s has no sandbox: %w", namespace, pod, ErrPodNotRunning)
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(int(port)))
-	if sb.NetNSPath == "" { // hostNetwork: the kubelet's own namespace
-		var d net.Dialer
-		return d.DialContext(ctx, "tcp", addr)
+	if sb.NetNSPath != "" {
+		return DialInNetNS(ctx, sb.NetNSPath, addr)
 	}
-	return DialInNetNS(ctx, sb.NetNSPath, addr)
+	// No namespace: a hostNetwork pod, in the kubelet's own, or a pod
+	// whose namespace went as it finished, which must never be taken for
+	// the node's localhost.
+	if !m.hostNetwork(uid) {
+		return nil, fmt.Errorf("pod %s/%s has no network namespace: %w", namespace, pod, ErrPodNotRunning)
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp", addr)
+}
+
+// hostNetwork says whether the pod this node's worker uid runs uses the
+// node's network.
+func (m *Manager) hostNetwork(uid string) bool {
+	m.mu.Lock()
+	w := m.workers[uid]
+	m.mu.Unlock()
+	if w == nil {
+		return false
+	}
+	pod, _ := w.snapshot()
+	return pod.GetSpec().GetHostNetwork()
 }
 
 // DialInNetNS opens a TCP connection to addr from inside the network
