@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"errors"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -66,14 +67,26 @@ func (o followedObject) current(ctx context.Context, seen func(kinds.Object) (bo
 }
 
 // watchFrom passes every change after rv to seen; nil means seen is done.
+// A stream that ends having delivered nothing (a rate limit's refusal, a
+// server going away) is reopened after a back-off, not at once.
 func (o followedObject) watchFrom(ctx context.Context, rv string, seen func(kinds.Object) (bool, error)) error {
+	const first, most = 250 * time.Millisecond, 10 * time.Second
+	delay := first
 	for {
-		var done bool
-		var err error
-		rv, done, err = o.watchStream(ctx, rv, seen)
+		next, done, err := o.watchStream(ctx, rv, seen)
 		if done || err != nil {
 			return err
 		}
+		if next != rv {
+			rv, delay = next, first
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, most)
 	}
 }
 
