@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,7 +24,7 @@ import (
 func portForward(t *testing.T, ctx context.Context, c *harness.Cluster, target, remote string) string {
 	t.Helper()
 	cmd := exec.CommandContext(ctx, c.CtlBin, "--client-config", c.AdminConfig, "port-forward", target, ":"+remote)
-	var stderr bytes.Buffer
+	var stderr lockedBuffer // written by os/exec's copier, read by the test
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -75,6 +76,24 @@ func portForward(t *testing.T, ctx context.Context, c *harness.Cluster, target, 
 			t.Fatalf("ctl port-forward printed no 'Forwarding from 127.0.0.1:PORT -> %s' line; stderr:\n%s", remote, stderr.String())
 		}
 	}
+}
+
+// lockedBuffer is a bytes.Buffer safe to write and read at once.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // fetchLocal GETs url from this machine (not a node) and checks for nginx's

@@ -207,7 +207,9 @@ func TestWaitSelectorOverSeveralObjects(t *testing.T) {
 	if r := w.wait(t); r.code != 0 || r.out != "pod/a condition met\npod/b condition met\npod/c condition met\n" {
 		t.Errorf("wait -l app=web: %+v", r)
 	}
-	r := e.run("", "wait", "--for=condition=Ready", "pods", "--all", "--timeout=1s")
+	// The timeout covers the three met conditions too: long enough for
+	// them on a loaded machine, spent waiting for "other".
+	r := e.run("", "wait", "--for=condition=Ready", "pods", "--all", "--timeout=5s")
 	if r.code != 1 || r.out != "pod/a condition met\npod/b condition met\npod/c condition met\n" ||
 		r.err != "error: timed out waiting for the condition on pods/other\n" {
 		t.Errorf("wait --all with one pod not ready: %+v", r)
