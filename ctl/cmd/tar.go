@@ -181,15 +181,10 @@ func (u *untarrer) placeInside(p string) bool {
 	if p == u.target {
 		return true // the destination itself, where the user asked
 	}
-	root, err := filepath.EvalSymlinks(u.target)
-	if err != nil {
-		return false // top comes first in an archive: it is made by now
-	}
 	for dir := filepath.Dir(p); ; {
 		real, err := filepath.EvalSymlinks(dir)
 		if err == nil {
-			rel, err := filepath.Rel(root, real)
-			return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
+			return u.underRoot(real)
 		}
 		if fi, lerr := os.Lstat(dir); !errors.Is(err, fs.ErrNotExist) || (lerr == nil && fi.Mode()&fs.ModeSymlink != 0) {
 			return false
@@ -293,11 +288,18 @@ func (u *untarrer) inside(dir, target string) bool {
 	if err != nil {
 		return false
 	}
+	return u.underRoot(filepath.Join(realDir, filepath.FromSlash(path.Clean(target))))
+}
+
+// underRoot reports whether real, a path with no symlinks left in it, is
+// u.target (its real path) or below it. The destination is made by the
+// archive's top, its first member; until then nothing is under it.
+func (u *untarrer) underRoot(real string) bool {
 	root, err := filepath.EvalSymlinks(u.target)
 	if err != nil {
 		return false
 	}
-	rel, err := filepath.Rel(root, filepath.Join(realDir, filepath.FromSlash(path.Clean(target))))
+	rel, err := filepath.Rel(root, real)
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
 }
 
