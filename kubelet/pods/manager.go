@@ -344,14 +344,7 @@ func (m *Manager) FindContainer(ctx context.Context, namespace, pod, container s
 // isInitContainer reports whether name is an init container of the pod
 // with uid, as its worker knows the pod.
 func (m *Manager) isInitContainer(uid, name string) bool {
-	m.mu.Lock()
-	w := m.workers[uid]
-	m.mu.Unlock()
-	if w == nil {
-		return false
-	}
-	pod, _ := w.snapshot()
-	for _, c := range pod.GetSpec().GetInitContainers() {
+	for _, c := range m.workerPod(uid).GetSpec().GetInitContainers() {
 		if c.GetName() == name {
 			return true
 		}
@@ -362,3 +355,16 @@ func (m *Manager) isInitContainer(uid, name string) bool {
 type discardEvents struct{}
 
 func (discardEvents) Eventf(kinds.Object, string, string, string, ...any) {}
+
+// workerPod is the pod object the worker of uid holds; nil when no worker
+// runs it or it knows no object.
+func (m *Manager) workerPod(uid string) *api.Pod {
+	m.mu.Lock()
+	w := m.workers[uid]
+	m.mu.Unlock()
+	if w == nil {
+		return nil
+	}
+	pod, _ := w.snapshot()
+	return pod
+}

@@ -54,24 +54,11 @@ func (m *Manager) DialPod(ctx context.Context, namespace, pod string, port int32
 	// No namespace: a hostNetwork pod, in the kubelet's own, or a pod
 	// whose namespace went as it finished, which must never be taken for
 	// the node's localhost.
-	if !m.hostNetwork(uid) {
+	if !m.workerPod(uid).GetSpec().GetHostNetwork() {
 		return nil, fmt.Errorf("pod %s/%s has no network namespace: %w", namespace, pod, ErrPodNotRunning)
 	}
 	var d net.Dialer
 	return d.DialContext(ctx, "tcp", addr)
-}
-
-// hostNetwork says whether the pod this node's worker uid runs uses the
-// node's network.
-func (m *Manager) hostNetwork(uid string) bool {
-	m.mu.Lock()
-	w := m.workers[uid]
-	m.mu.Unlock()
-	if w == nil {
-		return false
-	}
-	pod, _ := w.snapshot()
-	return pod.GetSpec().GetHostNetwork()
 }
 
 // DialInNetNS opens a TCP connection to addr from inside the network
