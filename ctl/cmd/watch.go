@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/skiff-dev/skiff/internal/backoff"
 	"github.com/skiff-dev/skiff/internal/client"
 	"github.com/skiff-dev/skiff/internal/kinds"
 )
@@ -68,25 +69,23 @@ func (o followedObject) current(ctx context.Context, seen func(kinds.Object) (bo
 
 // watchFrom passes every change after rv to seen; nil means seen is done.
 // A stream that ends having delivered nothing (a rate limit's refusal, a
-// server going away) is reopened after a back-off, not at once.
+// server going away) is reopened after a back-off (250 ms doubling to 10 s,
+// jittered), not at once.
 func (o followedObject) watchFrom(ctx context.Context, rv string, seen func(kinds.Object) (bool, error)) error {
-	const first, most = 250 * time.Millisecond, 10 * time.Second
-	delay := first
+	bo := backoff.Backoff{Initial: 250 * time.Millisecond, Max: 10 * time.Second}
 	for {
 		next, done, err := o.watchStream(ctx, rv, seen)
 		if done || err != nil {
 			return err
 		}
 		if next != rv {
-			rv, delay = next, first
+			rv = next
+			bo.Reset()
 			continue
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(delay):
+		if err := backoff.Sleep(ctx, bo.Next()); err != nil {
+			return err
 		}
-		delay = min(2*delay, most)
 	}
 }
 

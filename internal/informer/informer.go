@@ -24,6 +24,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/skiff-dev/skiff/internal/backoff"
 	"github.com/skiff-dev/skiff/internal/client"
 	"github.com/skiff-dev/skiff/internal/kinds"
 )
@@ -182,7 +183,7 @@ func (i *Informer[T]) Run(ctx context.Context) {
 
 // reflect is the list-and-watch loop.
 func (i *Informer[T]) reflect(ctx context.Context) {
-	bo := backoff{initial: i.backoffInitial, max: i.backoffMax}
+	bo := backoff.Backoff{Initial: i.backoffInitial, Max: i.backoffMax}
 	rv := ""
 	for ctx.Err() == nil {
 		if rv == "" {
@@ -191,18 +192,18 @@ func (i *Informer[T]) reflect(ctx context.Context) {
 				if ctx.Err() != nil {
 					return
 				}
-				d := bo.next()
+				d := bo.Next()
 				i.log.Warn("list failed", "err", err, "retry_in", d)
-				sleep(ctx, d)
+				_ = backoff.Sleep(ctx, d)
 				continue
 			}
 			rv = listRV
-			bo.reset()
+			bo.Reset()
 		}
 		newRV, progressed, err := i.watch(ctx, rv)
 		rv = newRV
 		if progressed {
-			bo.reset()
+			bo.Reset()
 		}
 		switch {
 		case ctx.Err() != nil:
@@ -212,16 +213,16 @@ func (i *Informer[T]) reflect(ctx context.Context) {
 			i.log.Info("watch expired, re-listing", "rv", rv)
 			rv = ""
 			if !progressed {
-				sleep(ctx, bo.next())
+				_ = backoff.Sleep(ctx, bo.Next())
 			}
 		default:
-			d := bo.next()
+			d := bo.Next()
 			if errors.Is(err, io.EOF) {
 				i.log.Info("watch closed by the server, re-watching", "rv", rv, "retry_in", d)
 			} else {
 				i.log.Warn("watch failed, re-watching", "rv", rv, "err", err, "retry_in", d)
 			}
-			sleep(ctx, d)
+			_ = backoff.Sleep(ctx, d)
 		}
 	}
 }
@@ -402,32 +403,5 @@ func (i *Informer[T]) resync(ctx context.Context) {
 			i.enqueue(notification[T]{op: opUpdate, old: obj, obj: obj, to: len(i.handlers)})
 		}
 		i.mu.Unlock()
-	}
-}
-
-// backoff is exponential with jitter: each delay is drawn from [d/2, d]
-// where d doubles from initial up to max.
-type backoff struct {
-	initial, max, cur time.Duration
-}
-
-func (b *backoff) next() time.Duration {
-	if b.cur == 0 {
-		b.cur = b.initial
-	} else {
-		b.cur = min(2*b.cur, b.max)
-	}
-	half := b.cur / 2
-	return half + rand.N(half+1)
-}
-
-func (b *backoff) reset() { b.cur = 0 }
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
 	}
 }

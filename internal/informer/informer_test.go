@@ -257,25 +257,6 @@ func TestInformerWaitsWithBackoffBetweenFailedWatches(t *testing.T) {
 	}
 }
 
-func TestBackoff(t *testing.T) {
-	b := backoff{initial: 100 * time.Millisecond, max: 30 * time.Second}
-	cur := time.Duration(0)
-	for n := range 20 {
-		cur = min(max(2*cur, b.initial), b.max)
-		d := b.next()
-		if d < cur/2 || d > cur {
-			t.Fatalf("delay %d = %v, want in [%v, %v]", n, d, cur/2, cur)
-		}
-	}
-	if cur != 30*time.Second {
-		t.Fatalf("cap not reached: %v", cur)
-	}
-	b.reset()
-	if d := b.next(); d > 100*time.Millisecond {
-		t.Fatalf("after reset delay = %v, want <= initial", d)
-	}
-}
-
 func TestInformerReopensWatchAtItsLifetime(t *testing.T) {
 	f := newFakeAPI()
 	inf := fastInformer(f, Options{})
