@@ -132,7 +132,7 @@ var errLostPod = errors.New("lost connection to pod")
 // watch that fails (the apiserver briefly gone) leaves the forward alone.
 func watchPodLost(ctx context.Context, cl *client.Client, pod *api.Pod) bool {
 	uid := pod.GetMetadata().GetUid()
-	o := followedObject{rc: client.ForKind(cl, podInfo()), ns: pod.GetMetadata().GetNamespace(), name: pod.GetMetadata().GetName()}
+	o := followRef(cl, objectRef{info: podInfo(), namespace: pod.GetMetadata().GetNamespace(), name: pod.GetMetadata().GetName()})
 	lost := false
 	_ = o.follow(ctx, func(obj kinds.Object) (bool, error) {
 		p, _ := obj.(*api.Pod)
